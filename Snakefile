@@ -1,0 +1,31 @@
+# dualspace workflow. `rule all` is the embedded default (config key `datasets`: digits + hapt).
+# See README.md for the two commands and docs/ for the DAG.
+
+import os
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+from dualspace.config import config_problems
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+# Stop before any job runs, with one line per bad key.
+_problems = config_problems(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+if _problems:
+    raise WorkflowError("invalid configuration:\n  " + "\n  ".join(_problems))
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        expand("results/{ds}/data/{split}.h5", ds=config["datasets"], split=SPLITS),
+    default_target: True

@@ -1,0 +1,89 @@
+"""Files a person can open: atomic writes, HDF5 split files, small JSON attributes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import h5py
+import numpy as np
+
+__all__ = ["atomic_path", "write_h5", "read_h5", "read_h5_attrs"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    An interrupted or failing writer leaves no file at `path` (and removes its temp file),
+    so a half-written artifact never looks finished to Snakemake or to a reader.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _attr(value: Any) -> Any:
+    # HDF5 attributes hold scalars, strings and arrays; anything else is stored as JSON text.
+    if isinstance(value, (str, int, float, bool, np.integer, np.floating, np.ndarray)):
+        return value
+    return json.dumps(value)
+
+
+def write_h5(
+    path: str | Path,
+    arrays: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any] | None = None,
+    compression: str | None = "gzip",
+) -> None:
+    """Write `arrays` as datasets (chunked, compressed) and `attrs` as file attributes, atomically."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for name, arr in arrays.items():
+            arr = np.ascontiguousarray(arr)
+            chunks = (min(len(arr), 1024), *arr.shape[1:]) if arr.ndim and len(arr) else None
+            f.create_dataset(name, data=arr, chunks=chunks, compression=compression if chunks else None)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = _attr(value)
+
+
+def read_h5(path: str | Path, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Read datasets `names` (all when None) from an HDF5 file into memory."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; build it with snakemake (e.g. `snakemake {path}`)")
+    with h5py.File(path, "r") as f:
+        names = list(f.keys()) if names is None else names
+        missing = [n for n in names if n not in f]
+        if missing:
+            raise KeyError(f"{path} has no dataset(s) {missing}; it holds {sorted(f.keys())}")
+        return {n: f[n][()] for n in names}
+
+
+def read_h5_attrs(path: str | Path) -> dict[str, Any]:
+    """File attributes of an HDF5 file, JSON text decoded back into Python objects."""
+    out: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+        for key, value in f.attrs.items():
+            if isinstance(value, str) and value[:1] in "[{":
+                with contextlib.suppress(json.JSONDecodeError):
+                    value = json.loads(value)
+            out[key] = value
+    return out

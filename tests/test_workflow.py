@@ -1,0 +1,75 @@
+"""The Snakemake spine: default DAG, lint, config rejections, and a real prepare_data run."""
+
+from __future__ import annotations
+
+import re
+
+import h5py
+import pytest
+import yaml
+
+from conftest import ROOT, snakemake
+
+
+def test_default_target_dry_run(workdir):
+    proc = snakemake("-n", cwd=workdir, check=True)
+    out = proc.stdout + proc.stderr
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert jobs["prepare_data"] == "2" and jobs["all"] == "1"
+    for ds in ("digits", "hapt"):
+        assert f"results/{ds}/data/train.h5" in out
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
+
+
+def _with(config: dict, dotted: str, value):
+    node = config
+    *path, last = dotted.split(".")
+    for key in path:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("alphas", [0.5, 1.5], r"alphas\[1\]: 1\.5 is greater than or equal to the maximum of 1"),
+        ("alphas", [0.0, 0.9], r"alphas\[0\]: 0\.0 is less than or equal to the minimum of 0"),
+        ("datasets", ["digits", "imagenet"], r"datasets\[1\]: 'imagenet' is not one of"),
+        ("cifar10.data.n_calib", -5, r"cifar10\.data\.n_calib: -5 is less than the minimum"),
+        ("regions.K", 0, r"regions\.K: 0 is less than the minimum of 1"),
+        ("hapt.data.overlap", 1.0, r"hapt\.data\.overlap"),
+        ("digits.data.calib_fraction", 0.9, r"digits\.data\.calib_fraction \+ digits\.data\.test_fraction"),
+        ("hapt.data.windwo", 64, r"hapt\.data: Additional properties are not allowed \('windwo'"),
+    ],
+)
+def test_bad_config_stops_before_any_job(workdir, key, value, expected):
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(_with(config, key, value)))
+    proc = snakemake("--cores", "1", "--configfile", "bad.yaml", cwd=workdir)
+    assert proc.returncode != 0
+    assert re.search(expected, proc.stdout + proc.stderr), proc.stdout + proc.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_prepare_data_rule_runs(workdir):
+    snakemake("results/digits/data/calib.h5", "--cores", "1", cwd=workdir, check=True)
+    with h5py.File(workdir / "results/digits/data/calib.h5") as f:
+        assert f["x"].shape[1:] == (1, 8, 8) and f.attrs["split"] == "calib"
+    assert (workdir / "results/digits/logs/prepare_data.log").read_text().count("examples") == 3
+    # nothing left to do on a second call
+    proc = snakemake("results/digits/data/calib.h5", "-n", cwd=workdir, check=True)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_missing_raw_data_fails_the_job_with_the_path(workdir):
+    proc = snakemake("results/har/data/train.h5", "--cores", "1", cwd=workdir)
+    assert proc.returncode != 0
+    log = (workdir / "results/har/logs/prepare_data.log").read_text()
+    assert "UCI HAR Dataset" in log and "har.data.root" in log
+    assert not (workdir / "results/har/data").exists() or not any((workdir / "results/har/data").iterdir())
