@@ -23,9 +23,11 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/generator.smk"
 
 
 rule all:
     input:
         expand("results/{ds}/data/{split}.h5", ds=config["datasets"], split=SPLITS),
+        expand("results/{ds}/generator/model.pt", ds=config["datasets"]),
     default_target: True

@@ -15,9 +15,9 @@ def test_default_target_dry_run(workdir):
     proc = snakemake("-n", cwd=workdir, check=True)
     out = proc.stdout + proc.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert jobs["prepare_data"] == "2" and jobs["all"] == "1"
+    assert jobs["prepare_data"] == "2" and jobs["train_generator"] == "2" and jobs["all"] == "1"
     for ds in ("digits", "hapt"):
-        assert f"results/{ds}/data/train.h5" in out
+        assert f"results/{ds}/data/train.h5" in out and f"results/{ds}/generator/model.pt" in out
 
 
 def test_lint_is_clean():
@@ -73,3 +73,29 @@ def test_missing_raw_data_fails_the_job_with_the_path(workdir):
     log = (workdir / "results/har/logs/prepare_data.log").read_text()
     assert "UCI HAR Dataset" in log and "har.data.root" in log
     assert not (workdir / "results/har/data").exists() or not any((workdir / "results/har/data").iterdir())
+
+
+def tiny_config(workdir, **overrides):
+    """Write tiny.yaml: the default config with generators shrunk to seconds of CPU time."""
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    for ds in ("digits", "hapt"):
+        gen = config[ds]["generator"]
+        gen["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
+        gen["train"].update(steps=6, batch_size=16, checkpoint_every=3)
+        config[ds]["compute"]["threads"] = 1
+    for key, value in overrides.items():
+        _with(config, key, value)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    return "tiny.yaml"
+
+
+def test_train_generator_rule(workdir):
+    cfg = tiny_config(workdir)
+    snakemake("results/hapt/generator/model.pt", "--cores", "2", "--configfile", cfg, cwd=workdir, check=True)
+    from dualspace.generator import load_generator
+
+    gen = load_generator(workdir / "results/hapt/generator/model.pt", dataset="hapt", shape=(9, 128), n_classes=6)
+    assert gen.embed([0, 5]).shape == (2, 64)
+    log = (workdir / "results/hapt/logs/train_generator.log").read_text()
+    assert "step 6 loss" in log and "train generator" in log  # log file with the progress bar
+    assert not (workdir / "results/hapt/generator/resume.pt").exists()

@@ -8,3 +8,12 @@ ENV = "../../environment.yml"
 wildcard_constraints:
     ds="|".join(DATASETS),
     split="|".join(SPLITS),
+
+import dualspace
+
+VERSION = dualspace.__version__
+
+
+def compute(ds):
+    """Threads, memory and GPUs a dataset's heavy rules ask for (config `<ds>.compute`)."""
+    return {"threads": 2, "mem_mb": 4000, "gpu": 0, **config[ds].get("compute", {})}

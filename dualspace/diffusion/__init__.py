@@ -1,0 +1,9 @@
+"""Conditional diffusion: cosine schedule, eps-prediction training, EMA, CFG, DDPM and DDIM samplers."""
+
+from .model import DiffusionConfig, DiffusionGenerator, pick_device
+from .samplers import SamplerConfig, ddim_sample, ddim_timesteps, ddpm_sample
+from .schedule import NoiseSchedule
+from .train import TrainConfig, train_diffusion
+
+__all__ = ["DiffusionConfig", "DiffusionGenerator", "NoiseSchedule", "SamplerConfig", "TrainConfig",
+           "ddim_sample", "ddim_timesteps", "ddpm_sample", "pick_device", "train_diffusion"]

@@ -1,0 +1,156 @@
+"""The conditional diffusion generator p_theta(x | e), e = g(c): denoiser + condition encoder + schedule."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..nn import ConditionEncoder, UNet, UNetConfig
+from .samplers import SAMPLERS, SamplerConfig
+from .schedule import NoiseSchedule
+
+FAMILY = "diffusion"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class DiffusionConfig:
+    """Model hyper-parameters (what a checkpoint must match to be reloaded)."""
+
+    net: UNetConfig = field(default_factory=UNetConfig)
+    T: int = 200  # diffusion steps
+    schedule: str = "cosine"  # beta schedule: "cosine" (Nichol & Dhariwal 2021) or "linear"
+    clip_x0: float | None = 1.0  # range of x0 predictions at sampling (1.0 for [-1,1] images, None for z-scored series)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DiffusionConfig":
+        d = dict(d)
+        net = d.pop("net", {})
+        return cls(net=net if isinstance(net, UNetConfig) else UNetConfig(**net), **d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["net"] = self.net.to_dict()
+        return d
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda when present, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on the given device (fast with AMX on CPUs and on GPUs), or nothing."""
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+class DiffusionGenerator(nn.Module):
+    """eps-prediction DDPM with a learned condition embedding and classifier-free guidance."""
+
+    def __init__(self, cfg: DiffusionConfig, n_classes: int, data_meta: dict[str, Any] | None = None,
+                 channels_last: bool = True):
+        super().__init__()
+        self.cfg = cfg
+        self.n_classes = n_classes
+        self.cond_dim = cfg.net.cond_dim
+        self.data_meta = dict(data_meta or {})  # dataset name, shape, class names
+        self.net = UNet(cfg.net, channels_last)
+        self.cond = ConditionEncoder(n_classes, cfg.net.cond_dim)
+        self.schedule = NoiseSchedule.named(cfg.schedule, cfg.T)
+
+    # -- the generator interface the region stages see -------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data_meta["shape"])
+
+    def onehot(self, labels: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(N,) int labels -> (N, n_classes) one-hot float on the model's device."""
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=self.device)
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ValueError(f"labels must lie in [0, {self.n_classes})")
+        return F.one_hot(labels, self.n_classes).float()
+
+    @torch.no_grad()
+    def embed(self, labels: np.ndarray) -> np.ndarray:
+        """e = g(c) for integer labels (N,) -> (N, d_c) float32."""
+        return self.cond(self.onehot(labels)).float().cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, labels: np.ndarray, seed: int, sampler: SamplerConfig | None = None,
+               bf16: bool = False, progress: bool = True) -> np.ndarray:
+        """Draw one x per entry of `labels` (N,) -> (N, *shape) float32 in data space."""
+        sampler = sampler or SamplerConfig()
+        labels = np.asarray(labels)
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        out = []
+        batches = range(0, len(labels), sampler.batch_size)
+        for start in tqdm(batches, desc=f"sample {sampler.sampler}", disable=not progress or len(batches) < 2):
+            lab = labels[start:start + sampler.batch_size]
+            x_T = torch.randn((len(lab), *self.shape), generator=gen).to(self.device)
+            noise_gen = torch.Generator(device=self.device).manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+            e = self.cond(self.onehot(lab))
+            eps_fn = lambda x, t: self.guided_eps(x, t, e, sampler.guidance_scale, bf16)  # noqa: E731
+            x = SAMPLERS[sampler.sampler](eps_fn, self.schedule, x_T, sampler, self.cfg.clip_x0, noise_gen,
+                                          progress=progress)
+            out.append(x.float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, *self.shape), np.float32)
+
+    # -- diffusion ----------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.cond.null.device
+
+    def eps(self, x: torch.Tensor, t: torch.Tensor, e: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+        """eps_theta(x_t, t, e) in float32."""
+        with autocast(x.device, bf16):
+            return self.net(x, t, e).float()
+
+    def guided_eps(self, x: torch.Tensor, t: torch.Tensor, e: torch.Tensor, gamma: float,
+                   bf16: bool = False) -> torch.Tensor:
+        """eps_u + gamma (eps_c - eps_u); gamma = 1 is conditional, 0 unconditional; one batched forward."""
+        if gamma == 1.0:
+            return self.eps(x, t, e, bf16)
+        if gamma == 0.0:
+            return self.eps(x, t, self.cond.null_like(e), bf16)
+        eps_c, eps_u = self.eps(torch.cat([x, x]), torch.cat([t, t]), torch.cat([e, self.cond.null_like(e)]),
+                                bf16).chunk(2)
+        return eps_u + gamma * (eps_c - eps_u)
+
+    def loss(self, x0: torch.Tensor, onehot: torch.Tensor, p_drop: float, generator: torch.Generator,
+             bf16: bool = False) -> torch.Tensor:
+        """Simple loss (Ho et al. eq. 14): E ||eps - eps_theta(x_t, t, e)||^2, e dropped to null w.p. p_drop."""
+        b = len(x0)
+        t = torch.randint(0, self.cfg.T, (b,), generator=generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        drop = (torch.rand(b, generator=generator) < p_drop).to(x0.device)
+        e = self.cond(onehot)
+        e = torch.where(drop[:, None], self.cond.null_like(e), e)
+        x_t = self.schedule.q_sample(x0, t, noise)
+        with autocast(x0.device, bf16):
+            pred = self.net(x_t, t, e)
+        return F.mse_loss(pred.float(), noise)
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def checkpoint(self, **extra: Any) -> dict[str, Any]:
+        """Everything needed to rebuild this generator; loads with torch.load(weights_only=True)."""
+        return {"family": FAMILY, "format_version": FORMAT_VERSION, "dualspace_version": __version__,
+                "config": self.cfg.to_dict(), "n_classes": self.n_classes, "data": self.data_meta,
+                "state": {k: v.detach().cpu() for k, v in self.state_dict().items()}, **extra}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "DiffusionGenerator":
+        model = cls(DiffusionConfig.from_dict(ckpt["config"]), ckpt["n_classes"], ckpt["data"])
+        model.load_state_dict(ckpt["state"])
+        return model.eval()

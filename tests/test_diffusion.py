@@ -1,0 +1,211 @@
+"""Diffusion generator: schedule, networks, samplers against the papers' formulas, CFG, training, resume."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dualspace.data import load_dataset
+from dualspace.diffusion import (DiffusionConfig, DiffusionGenerator, NoiseSchedule, SamplerConfig, TrainConfig,
+                                 ddim_sample, ddim_timesteps, ddpm_sample, train_diffusion)
+from dualspace.generator import ConditionalGenerator, load_generator
+from dualspace.nn import UNet, UNetConfig
+
+TINY_2D = UNetConfig(dims=2, in_channels=1, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+TINY_1D = UNetConfig(dims=1, in_channels=9, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+
+
+def _randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    # zero-initialised heads make eps == 0; give every weight a value so tests see real outputs
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    return module
+
+
+def test_cosine_schedule_matches_nichol_dhariwal():
+    T, s = 200, 0.008
+    sched = NoiseSchedule.cosine(T)
+    f = lambda t: math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+    ref = np.array([f(t + 1) / f(0) for t in range(T)])
+    # identical until beta hits its 0.999 cap at the very end
+    np.testing.assert_allclose(sched.alpha_bar.numpy()[:-1], ref[:-1], rtol=1e-10)
+    assert sched.betas.max() <= 0.999 and (sched.betas > 0).all()
+    assert sched.alpha_bar[-1] < 1e-4
+
+
+@pytest.mark.parametrize("cfg, shape", [
+    (TINY_2D, (3, 1, 8, 8)),
+    (UNetConfig(dims=2, in_channels=1, base_channels=16, channel_mults=(1, 2)), (2, 1, 28, 28)),
+    (UNetConfig(dims=2, in_channels=3, base_channels=16, channel_mults=(1, 2, 2)), (2, 3, 32, 32)),
+    (TINY_1D, (3, 9, 128)),
+])
+def test_unet_shapes(cfg, shape):
+    net = _randomize(UNet(cfg))
+    x = torch.randn(shape)
+    out = net(x, torch.tensor([0, 5, 199][: shape[0]]), torch.randn(shape[0], cfg.cond_dim))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert out.is_contiguous()
+
+
+def _model(net_cfg=TINY_2D, n_classes=3, shape=(1, 8, 8), clip=1.0, T=200):
+    model = DiffusionGenerator(DiffusionConfig(net=net_cfg, T=T, clip_x0=clip), n_classes,
+                               {"dataset": "toy", "shape": list(shape)})
+    return _randomize(model).eval()
+
+
+def test_guidance_formula_and_limits():
+    model = _model()
+    x = torch.randn(4, 1, 8, 8)
+    t = torch.tensor([3, 50, 120, 199])
+    e = model.cond(model.onehot(np.array([0, 1, 2, 1])))
+    with torch.no_grad():
+        eps_c = model.net(x, t, e)
+        eps_u = model.net(x, t, model.cond.null.expand_as(e))
+        torch.testing.assert_close(model.guided_eps(x, t, e, 2.5), eps_u + 2.5 * (eps_c - eps_u), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model.guided_eps(x, t, e, 1.0), eps_c)
+        torch.testing.assert_close(model.guided_eps(x, t, e, 0.0), eps_u)
+
+
+def _reference_ddim(eps_fn, sched, x, S):
+    # Song et al. 2021 eq. 12 with eta = 0, no clipping, written out independently
+    ts = np.linspace(0, sched.T - 1, S).round().astype(int)[::-1]
+    for j, i in enumerate(ts):
+        ab = sched.alpha_bar[i].item()
+        ab_prev = sched.alpha_bar[ts[j + 1]].item() if j + 1 < len(ts) else 1.0
+        eps = eps_fn(x, torch.full((len(x),), int(i)))
+        x0 = (x - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+        x = math.sqrt(ab_prev) * x0 + math.sqrt(1 - ab_prev) * eps
+    return x
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.0])
+def test_sampling_with_gamma_one_and_zero_reproduces_cond_and_uncond_models(gamma):
+    # gamma = 1 must sample the conditional model, gamma = 0 the unconditional one
+    model = _model(clip=None)
+    labels = np.array([0, 1, 2, 2])
+    cfg = SamplerConfig(sampler="ddim", steps=10, eta=0.0, guidance_scale=gamma, thresholding="none")
+    got = model.sample(labels, seed=7, sampler=cfg, progress=False)
+    x_T = torch.randn((4, 1, 8, 8), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        e = model.cond(model.onehot(labels))
+        e_used = e if gamma == 1.0 else model.cond.null.expand_as(e)
+        ref = _reference_ddim(lambda x, t: model.net(x, t, e_used), model.schedule, x_T, 10)
+    np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_ddpm_matches_ho_et_al_algorithm_2():
+    # Algorithm 2: x_{t-1} = (x_t - beta_t / sqrt(1 - ab_t) eps) / sqrt(alpha_t) + sigma_t z, sigma_t^2 = beta~_t
+    sched = NoiseSchedule.cosine(12)
+    eps_fn = lambda x, t: 0.3 * x + 0.01 * t[:, None].float()  # noqa: E731
+    x_T = torch.randn(5, 4)
+    got = ddpm_sample(eps_fn, sched, x_T, SamplerConfig(thresholding="none"), None,
+                      torch.Generator().manual_seed(3), progress=False)
+    g = torch.Generator().manual_seed(3)
+    x = x_T.double()
+    for i in range(11, -1, -1):
+        beta, alpha, ab = sched.betas[i], sched.alphas[i], sched.alpha_bar[i]
+        eps = eps_fn(x, torch.full((5,), i)).double()
+        x_new = (x - beta / torch.sqrt(1 - ab) * eps) / torch.sqrt(alpha)
+        if i > 0:
+            var = beta * (1 - sched.alpha_bar[i - 1]) / (1 - ab)
+            x_new = x_new + torch.sqrt(var) * torch.randn(x.shape, generator=g).double()
+        x = x_new
+    np.testing.assert_allclose(got.numpy(), x.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_ddim_timesteps():
+    ts = ddim_timesteps(200, 20)
+    assert len(ts) == 20 and ts[0] == 199 and ts[-1] == 0 and ts == sorted(ts, reverse=True)
+    assert ddim_timesteps(200, 500) == list(range(199, -1, -1))
+
+
+@pytest.mark.parametrize("net_cfg, shape, clip", [(TINY_2D, (1, 8, 8), 1.0), (TINY_1D, (9, 128), None)])
+@pytest.mark.parametrize("sampler", [SamplerConfig(sampler="ddpm", guidance_scale=2.0),
+                                     SamplerConfig(sampler="ddim", steps=20, eta=0.0, guidance_scale=2.0),
+                                     SamplerConfig(sampler="ddim", steps=20, eta=1.0, thresholding="dynamic")])
+def test_samplers_finite_shape_range(net_cfg, shape, clip, sampler):
+    model = _model(net_cfg, shape=shape, clip=clip, T=50)
+    x = model.sample(np.array([0, 1, 2, 0, 1]), seed=0, sampler=sampler, progress=False)
+    assert x.shape == (5, *shape) and x.dtype == np.float32 and np.isfinite(x).all()
+    if clip is not None:
+        assert x.min() >= -1.0 - 1e-5 and x.max() <= 1.0 + 1e-5
+    # same seed, same drafts
+    np.testing.assert_array_equal(x, model.sample(np.array([0, 1, 2, 0, 1]), seed=0, sampler=sampler, progress=False))
+
+
+@pytest.fixture(scope="module")
+def digits_train():
+    s = load_dataset("digits", seed=0).splits["train"]
+    return s.x, s.label
+
+
+def test_loss_falls_on_digits(digits_train):
+    x, y = digits_train
+    losses = []
+    train_cfg = TrainConfig(steps=150, batch_size=64, lr=2e-3, warmup=10, checkpoint_every=1000, seed=0)
+    import tempfile, pathlib  # noqa: E401
+    with tempfile.TemporaryDirectory() as d:
+        train_diffusion(x, y, 10, DiffusionConfig(net=TINY_2D), train_cfg, pathlib.Path(d) / "m.pt",
+                        on_step=lambda s, loss: losses.append(loss))
+    assert len(losses) == 150
+    assert np.mean(losses[-30:]) < 0.6 * np.mean(losses[:10])
+
+
+def test_resume_after_interrupt_continues_from_checkpoint(tmp_path, digits_train, caplog):
+    x, y = digits_train[0][:200], digits_train[1][:200]
+    cfg = DiffusionConfig(net=TINY_2D)
+    train_cfg = TrainConfig(steps=12, batch_size=16, checkpoint_every=4, seed=1)
+    # reference: uninterrupted
+    ref = train_diffusion(x, y, 10, cfg, train_cfg, tmp_path / "ref" / "model.pt")
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_6(step, loss):
+        if step == 6:
+            raise Killed
+
+    out = tmp_path / "run" / "model.pt"
+    with pytest.raises(Killed):
+        train_diffusion(x, y, 10, cfg, train_cfg, out, on_step=kill_at_6)
+    assert not out.exists() and (out.parent / "resume.pt").exists()
+    seen = []
+    with caplog.at_level(logging.INFO, logger="dualspace.diffusion"):
+        model = train_diffusion(x, y, 10, cfg, train_cfg, out, on_step=lambda s, loss: seen.append(s))
+    assert seen == list(range(5, 13))  # continued at step 5, after the checkpoint at 4
+    assert "resuming" in caplog.text and "at step 4" in caplog.text
+    assert not (out.parent / "resume.pt").exists()
+    for k, v in ref.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+
+
+def test_non_finite_loss_names_the_step(tmp_path, digits_train):
+    x = digits_train[0][:32].copy()
+    x[:] = np.nan
+    with pytest.raises(FloatingPointError, match="at step 1"):
+        train_diffusion(x, digits_train[1][:32], 10, DiffusionConfig(net=TINY_2D),
+                        TrainConfig(steps=3, batch_size=8), tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_checkpoint_roundtrip_and_mismatch(tmp_path, digits_train):
+    x, y = digits_train[0][:64], digits_train[1][:64]
+    path = tmp_path / "model.pt"
+    model = train_diffusion(x, y, 10, DiffusionConfig(net=TINY_2D), TrainConfig(steps=2, batch_size=8), path,
+                            data_meta={"dataset": "digits"})
+    loaded = load_generator(path, dataset="digits", shape=(1, 8, 8), n_classes=10)
+    assert isinstance(loaded, ConditionalGenerator)
+    np.testing.assert_allclose(loaded.embed(np.arange(10)), model.embed(np.arange(10)), atol=1e-6)
+    assert loaded.embed(np.arange(10)).shape == (10, 64)
+    with pytest.raises(ValueError, match=r"model\.pt was trained for dataset='digits' but 'hapt'"):
+        load_generator(path, dataset="hapt")
+    with pytest.raises(ValueError, match="n_classes=10 but 6"):
+        load_generator(path, n_classes=6)
+    # the file is plain tensors and containers: weights_only loading needs no allow-listing
+    torch.load(path, weights_only=True)

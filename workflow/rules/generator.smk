@@ -1,0 +1,25 @@
+# results/{ds}/data/train.h5 -> results/{ds}/generator/model.pt (EMA weights, config, g(c)).
+
+
+rule train_generator:
+    input:
+        "results/{ds}/data/train.h5",
+    output:
+        "results/{ds}/generator/model.pt",
+    params:
+        seed=config["seed"],
+        settings=lambda wc: config[wc.ds]["generator"],
+        version=VERSION,
+    log:
+        "results/{ds}/logs/train_generator.log",
+    benchmark:
+        "results/{ds}/benchmarks/train_generator.tsv"
+    threads: lambda wc: compute(wc.ds)["threads"]
+    resources:
+        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        runtime=lambda wc: 60 if compute(wc.ds)["gpu"] == 0 else 24 * 60,
+        gpu=lambda wc: compute(wc.ds)["gpu"],
+    conda:
+        ENV
+    script:
+        "../scripts/train_generator.py"
