@@ -24,10 +24,16 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/generator.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/density.smk"
+include: "workflow/rules/regions.smk"
 
 
 rule all:
     input:
         expand("results/{ds}/data/{split}.h5", ds=config["datasets"], split=SPLITS),
         expand("results/{ds}/generator/model.pt", ds=config["datasets"]),
+        expand("results/{ds}/pairs/{split}.h5", ds=config["datasets"], split=SPLITS),
+        expand("results/{ds}/conformal/tau_alpha{alpha}.csv", ds=config["datasets"], alpha=config["alphas"]),
+        expand("results/{ds}/regions/alpha{alpha}/region.h5", ds=config["datasets"], alpha=config["alphas"]),
     default_target: True

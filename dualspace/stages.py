@@ -10,6 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from .data import read_split
 from .diffusion import DiffusionConfig, TrainConfig, train_diffusion
 
@@ -36,3 +38,148 @@ def train_generator(train_h5: str | Path, out_path: str | Path, settings: Mappin
     log.info("training %s generator on %s: x %s, %s", dataset, train_h5, split.x.shape, cfg.to_dict())
     meta = {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"]), "kind": attrs["kind"]}
     train_diffusion(split.x, split.label, int(attrs["n_classes"]), cfg, train, out_path, data_meta=meta)
+
+
+def _config(cls, settings: Mapping[str, Any] | None, section: str):
+    try:
+        return cls(**dict(settings or {}))
+    except TypeError as e:
+        raise TypeError(f"config section '{section}': {e}") from None
+
+
+def fit_phi(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int, dataset: str) -> None:
+    """rule fit_phi: train phi as a classifier on the train split, freeze it, fit PCA on train features."""
+    from .features import PhiConfig, fit_phi as _fit
+
+    split, attrs = read_split(train_h5)
+    cfg = _config(PhiConfig, settings, f"{dataset}.phi")
+    phi = _fit(split.x, split.label, attrs["kind"], int(attrs["n_classes"]), cfg, seed)
+    phi.info["dataset"] = dataset
+    phi.save(out_path)
+
+
+def dump_pairs(generator_pt: str | Path, phi_pt: str | Path, split_h5: str | Path, out_h5: str | Path) -> None:
+    """rule dump_pairs: (e = g(c), y = PCA(phi(x)), label) for every example of one split."""
+    from .features import Phi
+    from .generator import load_generator
+    from .io import write_h5
+
+    split, attrs = read_split(split_h5)
+    gen = load_generator(generator_pt, dataset=attrs["dataset"], shape=split.x.shape[1:],
+                         n_classes=int(attrs["n_classes"]))
+    phi = Phi.load(phi_pt)
+    _, y = phi(split.x)
+    e = gen.embed(split.label)
+    write_h5(out_h5, {"e": e, "y": y, "label": split.label},
+             {"dataset": attrs["dataset"], "split": attrs["split"], "n_classes": int(attrs["n_classes"]),
+              "generator": str(generator_pt), "phi": str(phi_pt), "source": str(split_h5)})
+    log.info("%s: %d pairs, e %s, y %s", out_h5, len(y), e.shape, y.shape)
+
+
+def read_pairs(path: str | Path, y_dim: int | None = None, cond_dim: int | None = None):
+    """(e, y, label, attrs) of a pair dump, with its widths checked."""
+    from .io import read_h5, read_h5_attrs
+
+    arrays = read_h5(path, ["e", "y", "label"])
+    for name, want in (("y", y_dim), ("e", cond_dim)):
+        if want is not None and arrays[name].shape[1] != want:
+            raise ValueError(f"{path}: dataset '{name}' has width {arrays[name].shape[1]}, expected {want}; "
+                             "the pairs were dumped with another phi/generator, rerun dump_pairs")
+    return arrays["e"], arrays["y"], arrays["label"], read_h5_attrs(path)
+
+
+def train_mdn(train_pairs_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int,
+              dataset: str) -> None:
+    """rule train_mdn: fit p_psi(y | e) on train pairs (early stopping on a slice of train)."""
+    from .density import MDNConfig, fit_mdn, save_mdn
+
+    e, y, _, _ = read_pairs(train_pairs_h5)
+    cfg = _config(MDNConfig, settings, f"{dataset}.mdn")
+    model, summary = fit_mdn(e, y, cfg, seed)
+    save_mdn(model, cfg, summary, out_path)
+
+
+def pair_scores(mdn_pt: str | Path, pairs_h5: str | Path):
+    """Scores s = -log p(y | e) of a pair dump under the MDN: (scores, labels, attrs)."""
+    from .density import load_mdn, scores
+
+    mdn = load_mdn(mdn_pt)
+    e, y, label, attrs = read_pairs(pairs_h5, y_dim=mdn.y_dim, cond_dim=mdn.body[0].in_features)
+    return scores(mdn, y, e), label, attrs
+
+
+def calibrate(mdn_pt: str | Path, calib_pairs_h5: str | Path, alpha: float, mode: str, out_csv: str | Path) -> None:
+    """rule calibrate: per-class (or marginal) conformal thresholds for one alpha -> CSV."""
+    import pandas as pd
+
+    from .conformal import class_thresholds
+    from .io import atomic_path
+
+    s, label, attrs = pair_scores(mdn_pt, calib_pairs_h5)
+    table = class_thresholds(s, label, alpha, int(attrs["n_classes"]), mode=mode)
+    with atomic_path(out_csv) as tmp:
+        pd.DataFrame(table.rows()).to_csv(tmp, index=False, float_format="%.10g")
+    log.info("alpha %s: tau %s", alpha, np.round(table.tau, 3).tolist())
+
+
+def read_thresholds(path: str | Path, alpha: float):
+    """A tau CSV back as a ThresholdTable."""
+    import pandas as pd
+
+    from .conformal import ThresholdTable
+
+    df = pd.read_csv(path)
+    return ThresholdTable(alpha, df["class"].to_numpy(), df["n_calib"].to_numpy(), df["k"].to_numpy(),
+                          df["tau"].to_numpy(dtype=np.float64))
+
+
+def sample_drafts(generator_pt: str | Path, phi_pt: str | Path, mdn_pt: str | Path, out_h5: str | Path, K: int,
+                  sampler: Mapping[str, Any], seed: int, dataset: str, bf16: bool = False) -> None:
+    """rule sample_drafts: K drafts per class, their features, PCA coordinates and scores (once per dataset)."""
+    from .density import load_mdn, scores
+    from .diffusion import SamplerConfig
+    from .features import Phi
+    from .generator import load_generator
+    from .io import write_h5
+
+    gen = load_generator(generator_pt, dataset=dataset)
+    phi, mdn = Phi.load(phi_pt), load_mdn(mdn_pt)
+    cfg = _config(SamplerConfig, sampler, f"{dataset}.sampler")
+    labels = np.repeat(np.arange(gen.n_classes), K)
+    x = gen.sample(labels, seed=seed, sampler=cfg, bf16=bf16)
+    feats, y = phi(x)
+    s = scores(mdn, y, gen.embed(labels))
+    write_h5(out_h5, {"x": x, "phi": feats, "y": y, "score": s, "label": labels},
+             {"dataset": dataset, "K": K, "seed": seed, "sampler": cfg.to_dict(), "generator": str(generator_pt)})
+    log.info("%d drafts (%d per class), score range [%.2f, %.2f]", len(x), K, s.min(), s.max())
+
+
+def select_region(drafts_h5: str | Path, tau_csv: str | Path, alpha: float, m: int, out_h5: str | Path,
+                  out_csv: str | Path, out_png: str | Path, class_names: list[str] | None = None) -> None:
+    """rule select_region: accepted drafts (s <= tau_c), acceptance per class, m representatives per class."""
+    import pandas as pd
+
+    from .conformal import accept
+    from .io import atomic_path, read_h5, read_h5_attrs, write_h5
+    from .plots import representatives_figure
+    from .regions import representatives
+
+    d = read_h5(drafts_h5)
+    attrs = read_h5_attrs(drafts_h5)
+    table = read_thresholds(tau_csv, alpha)
+    n_classes = len(table.classes) if table.classes[0] != -1 else int(d["label"].max()) + 1
+    ok = accept(d["score"], d["label"], table)
+    reps = representatives(d["phi"], d["score"], d["label"], ok, m, n_classes)
+    rep_idx = np.concatenate([reps[c] for c in range(n_classes)]).astype(np.int64)
+    write_h5(out_h5, {"accepted_index": np.flatnonzero(ok).astype(np.int64), "x": d["x"][ok], "phi": d["phi"][ok],
+                      "y": d["y"][ok], "score": d["score"][ok], "label": d["label"][ok],
+                      "representative_index": rep_idx, "representative_x": d["x"][rep_idx],
+                      "representative_label": d["label"][rep_idx]},
+             {"alpha": alpha, "dataset": attrs.get("dataset", ""), "drafts": str(drafts_h5), "tau": str(tau_csv)})
+    rows = [{"class": c, "n_drafts": int((d["label"] == c).sum()), "n_accepted": int((ok & (d["label"] == c)).sum()),
+             "acceptance_rate": float(ok[d["label"] == c].mean()) if (d["label"] == c).any() else float("nan"),
+             "n_representatives": len(reps[c])} for c in range(n_classes)]
+    with atomic_path(out_csv) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    representatives_figure(d["x"], reps, class_names or [str(c) for c in range(n_classes)],
+                           f"{attrs.get('dataset', '')}: representatives, alpha = {alpha}", out_png)

@@ -99,3 +99,32 @@ def test_train_generator_rule(workdir):
     log = (workdir / "results/hapt/logs/train_generator.log").read_text()
     assert "step 6 loss" in log and "train generator" in log  # log file with the progress bar
     assert not (workdir / "results/hapt/generator/resume.pt").exists()
+
+
+def test_killed_train_generator_resumes(workdir):
+    # SIGKILL snakemake and its job once the first resume checkpoint exists; the rerun continues from it
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    cfg = tiny_config(workdir, **{"digits.generator.train.steps": 600, "digits.generator.train.checkpoint_every": 20})
+    exe = Path(sys.executable).with_name("snakemake")
+    target = "results/digits/generator/model.pt"
+    resume = workdir / "results/digits/generator/resume.pt"
+    proc = subprocess.Popen([str(exe), target, "--cores", "1", "--configfile", cfg], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while not resume.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the hardest interruption: no cleanup at all
+    proc.wait()
+    assert resume.exists() and not (workdir / target).exists()
+
+    snakemake(target, "--cores", "1", "--configfile", cfg, "--rerun-incomplete", cwd=workdir, check=True)
+    log = (workdir / "results/digits/logs/train_generator.log").read_text()
+    step = int(re.search(r"resuming from \S+ at step (\d+)", log).group(1))
+    assert step >= 20 and step % 20 == 0
+    assert "step 600 loss" in log and not resume.exists()

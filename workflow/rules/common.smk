@@ -8,6 +8,7 @@ ENV = "../../environment.yml"
 wildcard_constraints:
     ds="|".join(DATASETS),
     split="|".join(SPLITS),
+    alpha=r"0\.[0-9]+",
 
 import dualspace
 

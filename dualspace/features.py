@@ -1,0 +1,153 @@
+"""The feature space y = phi(x): a frozen classifier's penultimate layer, then PCA fit on train only.
+
+`fit_phi` trains (or loads) the network and the PCA and returns a `Phi`; `Phi.save`/`Phi.load`
+keep everything in one weights_only checkpoint (network state, PCA mean/components as tensors).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .io import atomic_path
+from .nn.feature_nets import ResNet18Features, SeriesCNN
+
+log = logging.getLogger("dualspace.features")
+
+
+@dataclass
+class PhiConfig:
+    """How phi is obtained; config section `<ds>.phi`."""
+
+    weights: str = "train"  # "train" (offline default) or a path to a torchvision ResNet-18 ImageNet state dict
+    pca_dim: int = 64  # d_phi after PCA (64 images, 32 series)
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.1  # slice of train held out to report the classifier's accuracy
+    image_size: int = 32  # images are resized to this before the ResNet
+    cnn_width: int = 64  # SeriesCNN width
+    feature_dim: int = 128  # SeriesCNN penultimate width
+    batch_eval: int = 512
+
+
+def build_net(kind: str, shape: tuple[int, ...], n_classes: int, cfg: PhiConfig) -> nn.Module:
+    """ResNet-18 for images (C,H,W), SeriesCNN for series (C,T)."""
+    if kind == "image":
+        return ResNet18Features(n_classes, cfg.image_size)
+    if kind == "series":
+        return SeriesCNN(shape[0], n_classes, cfg.cnn_width, cfg.feature_dim)
+    raise ValueError(f"unknown data kind '{kind}' (expected 'image' or 'series')")
+
+
+def train_classifier(net: nn.Module, x: np.ndarray, y: np.ndarray, cfg: PhiConfig, seed: int) -> float:
+    """Train `net` as a classifier on (x, y) minus a validation slice; returns validation accuracy."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    perm = torch.randperm(len(x), generator=g)
+    n_val = max(1, int(round(cfg.val_fraction * len(x))))
+    val, tr = perm[:n_val], perm[n_val:]
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * max(1, len(tr) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+    net.train()
+    bar = tqdm(total=steps, desc="train phi", mininterval=2.0)
+    for _ in range(cfg.epochs):
+        order = tr[torch.randperm(len(tr), generator=g)]
+        for i in range(max(1, len(tr) // cfg.batch_size)):
+            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            loss = F.cross_entropy(net(xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    bar.close()
+    net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net(xt[val[i:i + cfg.batch_eval]]).argmax(1) for i in range(0, len(val), cfg.batch_eval)])
+    acc = float((pred == yt[val]).float().mean())
+    log.info("phi classifier: validation accuracy %.4f on %d held-out train examples", acc, len(val))
+    return acc
+
+
+class Phi:
+    """Frozen feature network + PCA: `features(x)` -> raw phi, `project(phi)` -> y, `__call__` -> both."""
+
+    def __init__(self, net: nn.Module, pca_mean: np.ndarray, pca_components: np.ndarray, pca_scale: np.ndarray,
+                 info: dict[str, Any]):
+        self.net = net.eval()
+        self.pca_mean = pca_mean.astype(np.float32)  # (D_phi,)
+        self.pca_components = pca_components.astype(np.float32)  # (d, D_phi)
+        self.pca_scale = pca_scale.astype(np.float32)  # (d,) sqrt explained variance: y is whitened
+        self.info = info
+
+    @torch.no_grad()
+    def features(self, x: np.ndarray, batch: int = 512) -> np.ndarray:
+        """(N, *shape) data-space inputs -> (N, D_phi) raw features."""
+        out = [self.net.features(torch.as_tensor(x[i:i + batch])).float().numpy() for i in range(0, len(x), batch)]
+        return np.concatenate(out) if out else np.zeros((0, self.pca_mean.shape[0]), np.float32)
+
+    def project(self, phi: np.ndarray) -> np.ndarray:
+        """(N, D_phi) -> (N, d) whitened PCA coordinates y."""
+        return ((phi - self.pca_mean) @ self.pca_components.T / self.pca_scale).astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        phi = self.features(x)
+        return phi, self.project(phi)
+
+    def save(self, path: str | Path) -> None:
+        obj = {"format": "dualspace.phi/1", "info": self.info, "state": self.net.state_dict(),
+               "pca_mean": torch.from_numpy(self.pca_mean), "pca_components": torch.from_numpy(self.pca_components),
+               "pca_scale": torch.from_numpy(self.pca_scale)}
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Phi":
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict) or obj.get("format") != "dualspace.phi/1":
+            raise ValueError(f"{path} is not a dualspace phi checkpoint")
+        info = obj["info"]
+        net = build_net(info["kind"], tuple(info["shape"]), info["n_classes"], PhiConfig(**info["config"]))
+        net.load_state_dict(obj["state"])
+        return cls(net, obj["pca_mean"].numpy(), obj["pca_components"].numpy(), obj["pca_scale"].numpy(), info)
+
+
+def fit_phi(x: np.ndarray, y: np.ndarray, kind: str, n_classes: int, cfg: PhiConfig, seed: int) -> Phi:
+    """Train (or load) the feature network on the train split, freeze it, fit PCA on train features."""
+    from sklearn.decomposition import PCA
+
+    shape = tuple(x.shape[1:])
+    net = build_net(kind, shape, n_classes, cfg)
+    if cfg.weights == "train":
+        source, val_acc = "trained on the train split", train_classifier(net, x, y, cfg, seed)
+    else:
+        if kind != "image":
+            raise ValueError("phi.weights may name an ImageNet state dict only for image datasets; use 'train'")
+        path = Path(cfg.weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"config key phi.weights names {path}, which does not exist; give a local "
+                                    "torchvision ResNet-18 ImageNet state dict or 'train'")
+        net.load_imagenet(torch.load(path, map_location="cpu", weights_only=True))
+        source, val_acc = f"ImageNet weights {path}", None
+    net.eval().requires_grad_(False)
+    phi = Phi(net, np.zeros(1), np.zeros((1, 1)), np.ones(1), {})
+    feats = phi.features(x)
+    d = min(cfg.pca_dim, feats.shape[1], len(feats))
+    pca = PCA(n_components=d, random_state=seed).fit(feats)
+    info = {"kind": kind, "shape": list(shape), "n_classes": n_classes, "config": asdict(cfg), "source": source,
+            "val_acc": val_acc, "pca_dim": d, "explained_variance": float(pca.explained_variance_ratio_.sum())}
+    log.info("phi: %s; PCA %d -> %d keeps %.3f of the variance", source, feats.shape[1], d, info["explained_variance"])
+    return Phi(net, pca.mean_, pca.components_, np.sqrt(pca.explained_variance_), info)

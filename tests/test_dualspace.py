@@ -1,0 +1,103 @@
+"""phi + PCA, MDN, farthest-point sampling, pair dumps: each against an independent computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+from dualspace.density import MDNConfig, fit_mdn, load_mdn, save_mdn, scores
+from dualspace.nn.mdn import MDN
+from dualspace.regions import farthest_point_sampling
+
+
+def test_mdn_log_prob_matches_direct_mixture_formula():
+    torch.manual_seed(0)
+    mdn = MDN(cond_dim=5, y_dim=3, n_components=4, hidden=16, sigma_floor=0.05).eval()
+    e, y = torch.randn(7, 5), torch.randn(7, 3)
+    with torch.no_grad():
+        h = mdn.body(e)
+        logits = mdn.logits(h).numpy()
+        mu = mdn.mu(h).view(7, 4, 3).numpy()
+        sigma = (torch.nn.functional.softplus(mdn.raw_sigma(h)).view(7, 4, 3) + 0.05).numpy()
+        got = mdn.log_prob(y, e).numpy()
+    log_w = logits - logsumexp(logits, axis=1, keepdims=True)
+    comp = norm.logpdf(y.numpy()[:, None, :], mu, sigma).sum(-1)  # (7, 4)
+    np.testing.assert_allclose(got, logsumexp(log_w + comp, axis=1), rtol=1e-5, atol=1e-5)
+    assert sigma.min() >= 0.05
+
+
+def test_mdn_fit_recovers_known_conditional_density(tmp_path):
+    # two conditions with known Gaussian y | c: the fitted held-out NLL approaches the true one
+    rng = np.random.default_rng(0)
+    n = 3000
+    c = rng.integers(0, 2, n)
+    e = np.eye(2, dtype=np.float32)[c]
+    mean = np.array([[0.0, 0.0], [3.0, -1.0]])[c]
+    sd = np.array([[1.0, 0.5], [0.3, 2.0]])[c]
+    y = (mean + sd * rng.standard_normal((n, 2))).astype(np.float32)
+    model, summary = fit_mdn(e[:2500], y[:2500], MDNConfig(max_epochs=150, patience=15, hidden=32), seed=0)
+    true_nll = -norm.logpdf(y[2500:], mean[2500:], sd[2500:]).sum(1).mean()
+    fit_nll = scores(model, y[2500:], e[2500:]).mean()
+    assert abs(fit_nll - true_nll) < 0.1
+    save_mdn(model, MDNConfig(hidden=32), summary, tmp_path / "mdn.pt")
+    np.testing.assert_allclose(scores(load_mdn(tmp_path / "mdn.pt"), y[:5], e[:5]), scores(model, y[:5], e[:5]))
+    with pytest.raises(ValueError, match=r"y has shape \(2, 3\), but the MDN was fit on y of width 2"):
+        scores(model, np.zeros((2, 3), np.float32), e[:2])
+
+
+def _reference_fps(points, m, start):
+    chosen = [start]
+    while len(chosen) < m:
+        d = [min(np.linalg.norm(p - points[j]) for j in chosen) for p in points]
+        chosen.append(int(np.argmax(d)))
+    return chosen
+
+
+def test_farthest_point_sampling_matches_reference():
+    rng = np.random.default_rng(3)
+    pts = rng.normal(size=(60, 4))
+    assert farthest_point_sampling(pts, 8, start=5).tolist() == _reference_fps(pts, 8, 5)
+    assert farthest_point_sampling(pts[:5], 8).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_phi_fit_save_load_and_pca_on_train_only(tmp_path):
+    from dualspace.data import load_dataset
+    from dualspace.features import Phi, PhiConfig, fit_phi
+
+    s = load_dataset("hapt", seed=0).splits["train"]
+    x, y = s.x[:600], s.label[:600]
+    phi = fit_phi(x, y, "series", 6, PhiConfig(epochs=1, pca_dim=8, cnn_width=8, feature_dim=16), seed=0)
+    feats, proj = phi(x)
+    assert feats.shape == (600, 16) and proj.shape == (600, 8)
+    np.testing.assert_allclose(phi.pca_mean, feats.mean(0), atol=1e-4)  # PCA centred on the train features
+    np.testing.assert_allclose(proj.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(proj.std(0), 1, atol=0.02)  # whitened (ddof 0 vs 1)
+    phi.save(tmp_path / "phi.pt")
+    again = Phi.load(tmp_path / "phi.pt")
+    np.testing.assert_allclose(again(x[:10])[1], proj[:10], atol=1e-5)
+    assert again.info["source"] == "trained on the train split"
+
+
+def test_phi_image_resnet_features_shape():
+    from dualspace.features import PhiConfig, fit_phi
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(40, 1, 8, 8)).astype(np.float32)
+    phi = fit_phi(x, np.arange(40) % 4, "image", 4, PhiConfig(epochs=1, batch_size=16, pca_dim=64), seed=0)
+    f, y = phi(x)
+    assert f.shape == (40, 512) and y.shape == (40, 40)  # PCA dim capped by the number of examples
+    with pytest.raises(FileNotFoundError, match="phi.weights"):
+        fit_phi(x, np.arange(40) % 4, "image", 4, PhiConfig(weights="/nonexistent.pth"), seed=0)
+
+
+def test_pairs_wrong_width_is_named(tmp_path):
+    from dualspace.io import write_h5
+    from dualspace.stages import read_pairs
+
+    write_h5(tmp_path / "p.h5", {"e": np.zeros((3, 64), np.float32), "y": np.zeros((3, 5), np.float32),
+                                 "label": np.zeros(3, np.int64)})
+    with pytest.raises(ValueError, match=r"p\.h5: dataset 'y' has width 5, expected 32"):
+        read_pairs(tmp_path / "p.h5", y_dim=32)

@@ -1,0 +1,96 @@
+"""The whole embedded DAG at tiny sizes: coverage on the real test split, rerun scope of alpha changes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT, snakemake
+
+ALPHAS = [0.5, 0.8, 0.9, 0.95]
+
+
+def _tiny(config: dict) -> dict:
+    config["alphas"] = ALPHAS
+    config["regions"].update(K=16, m=4)
+    for ds in ("digits", "hapt"):
+        c = config[ds]
+        c["generator"]["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
+        c["generator"]["train"].update(steps=10, batch_size=16, checkpoint_every=5)
+        c["sampler"].update(steps=5)
+        c["phi"].update(epochs=1)
+        c["mdn"].update(max_epochs=30, patience=5)
+        c["compute"]["threads"] = 1
+    return config
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A complete tiny run of `rule all` in a temp copy of the workflow."""
+    wd = tmp_path_factory.mktemp("pipeline")
+    for name in ("Snakefile", "workflow", "config", "environment.yml"):
+        src = ROOT / name
+        shutil.copytree(src, wd / name) if src.is_dir() else shutil.copy(src, wd / name)
+    config = _tiny(yaml.safe_load((wd / "config" / "config.yaml").read_text()))
+    (wd / "tiny.yaml").write_text(yaml.safe_dump(config))
+    snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=wd, check=True)
+    return wd
+
+
+@pytest.mark.parametrize("ds", ["digits", "hapt"])
+def test_test_split_coverage_in_band(tiny_run, ds):
+    # conformal coverage holds whatever the model quality, so a tiny model must meet it too
+    from dualspace.stages import pair_scores, read_thresholds
+
+    s, label, _ = pair_scores(tiny_run / f"results/{ds}/mdn/model.pt", tiny_run / f"results/{ds}/pairs/test.h5")
+    for alpha in ALPHAS:
+        csv = tiny_run / f"results/{ds}/conformal/tau_alpha{alpha}.csv"
+        df = pd.read_csv(csv)
+        assert list(df.columns) == ["class", "n_calib", "k", "tau", "coverage_lower", "coverage_upper"]
+        table = read_thresholds(csv, alpha)
+        for c, n_cal, hi in zip(df["class"], df["n_calib"], df["coverage_upper"]):
+            test_s = s[label == c]
+            cov = float((test_s <= table.tau[c]).mean())
+            # noise: the binomial test draw plus the Beta spread of the calibration draw
+            sigma = np.sqrt(alpha * (1 - alpha) * (1 / len(test_s) + 1 / (n_cal + 2)))
+            assert alpha - 3 * sigma <= cov <= hi + 3 * sigma, (ds, alpha, c, cov, sigma)
+
+
+def test_outputs_of_every_stage(tiny_run):
+    from dualspace.io import read_h5
+
+    for ds, n_classes, y_dim in (("digits", 10, 64), ("hapt", 6, 32)):
+        r = tiny_run / "results" / ds
+        drafts = read_h5(r / "drafts/drafts.h5")
+        assert len(drafts["x"]) == 16 * n_classes and drafts["y"].shape[1] == y_dim
+        assert np.isfinite(drafts["score"]).all()
+        pairs = read_h5(r / "pairs/train.h5")
+        assert pairs["e"].shape[1] == 64 and pairs["y"].shape[1] == y_dim
+        prev = None
+        for alpha in ALPHAS:
+            region = read_h5(r / f"regions/alpha{alpha}/region.h5")
+            acc = pd.read_csv(r / f"regions/alpha{alpha}/acceptance.csv")
+            tau = pd.read_csv(r / f"conformal/tau_alpha{alpha}.csv")["tau"].to_numpy()
+            assert (region["score"] <= tau[region["label"]]).all()
+            assert acc["n_accepted"].sum() == len(region["x"])
+            assert (acc["n_representatives"] == np.minimum(acc["n_accepted"], 4)).all()
+            assert (r / f"regions/alpha{alpha}/representatives.png").stat().st_size > 1000
+            # larger alpha, larger region
+            if prev is not None:
+                assert set(prev) <= set(region["accepted_index"].tolist())
+            prev = region["accepted_index"].tolist()
+
+
+def test_changing_alphas_reruns_only_calibration_and_regions(tiny_run):
+    config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
+    config["alphas"] = [0.5, 0.7, 0.9]
+    (tiny_run / "alphas.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", "alphas.yaml", cwd=tiny_run, check=True)
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    assert set(jobs) == {"calibrate", "select_region", "all", "total"}, jobs
+    assert jobs["calibrate"] == "2" and jobs["select_region"] == "2"  # alpha 0.7 for both datasets

@@ -1,0 +1,9 @@
+# rule dump_pairs: (e, y, label) of one split.
+import torch
+
+from dualspace.logs import log_to
+from dualspace.stages import dump_pairs
+
+torch.set_num_threads(snakemake.threads)
+with log_to(snakemake.log[0]):
+    dump_pairs(snakemake.input.generator, snakemake.input.phi, snakemake.input.split, snakemake.output[0])

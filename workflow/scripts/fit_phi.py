@@ -1,0 +1,10 @@
+# rule fit_phi: frozen feature network + PCA fit on the train split.
+import torch
+
+from dualspace.logs import log_to
+from dualspace.stages import fit_phi
+
+torch.set_num_threads(snakemake.threads)
+with log_to(snakemake.log[0]):
+    fit_phi(snakemake.input[0], snakemake.output[0], snakemake.params.settings, snakemake.params.seed,
+            snakemake.wildcards.ds)
