@@ -209,3 +209,19 @@ def test_checkpoint_roundtrip_and_mismatch(tmp_path, digits_train):
         load_generator(path, n_classes=6)
     # the file is plain tensors and containers: weights_only loading needs no allow-listing
     torch.load(path, weights_only=True)
+
+
+def test_v_prediction_converts_to_eps():
+    # Salimans & Ho 2022: v = sqrt(ab) eps - sqrt(1 - ab) x0 and x_t = sqrt(ab) x0 + sqrt(1 - ab) eps
+    # => eps = sqrt(1 - ab) x_t + sqrt(ab) v; a network that outputs the true v yields the true eps
+    model = DiffusionGenerator(DiffusionConfig(net=TINY_2D, prediction="v"), 3, {"shape": [1, 8, 8]})
+    x0, noise = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
+    t = torch.tensor([0, 60, 150, 199])
+    ab = model.schedule.alpha_bar[t].float().view(-1, 1, 1, 1)
+    x_t = model.schedule.q_sample(x0, t, noise)
+    v = ab.sqrt() * noise - (1 - ab).sqrt() * x0
+    model.net.forward = lambda x, tt, e: v  # an oracle network
+    e = torch.zeros(4, 64)
+    torch.testing.assert_close(model.eps(x_t, t, e), noise, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="prediction"):
+        DiffusionConfig(prediction="x0")

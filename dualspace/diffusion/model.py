@@ -29,6 +29,11 @@ class DiffusionConfig:
     T: int = 200  # diffusion steps
     schedule: str = "cosine"  # beta schedule: "cosine" (Nichol & Dhariwal 2021) or "linear"
     clip_x0: float | None = 1.0  # range of x0 predictions at sampling (1.0 for [-1,1] images, None for z-scored series)
+    prediction: str = "eps"  # network target: "eps" (Ho et al. 2020) or "v" (Salimans & Ho 2022), see `eps`
+
+    def __post_init__(self):
+        if self.prediction not in ("eps", "v"):
+            raise ValueError(f"prediction must be 'eps' or 'v', got '{self.prediction}'")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DiffusionConfig":
@@ -113,9 +118,20 @@ class DiffusionGenerator(nn.Module):
         return self.cond.null.device
 
     def eps(self, x: torch.Tensor, t: torch.Tensor, e: torch.Tensor, bf16: bool = False) -> torch.Tensor:
-        """eps_theta(x_t, t, e) in float32."""
+        """eps_theta(x_t, t, e) in float32.
+
+        With prediction="v" the network predicts v = sqrt(ab) eps - sqrt(1 - ab) x0 and
+        eps = sqrt(1 - ab) x_t + sqrt(ab) v. That keeps the x0 estimate bounded at the last steps of
+        the cosine schedule (alpha_bar_{T-1} ~ 6e-8 at T = 200), where an eps network's small errors
+        are multiplied by 1/sqrt(alpha_bar): unbounded data (z-scored series) cannot be rescued by
+        clipping there (docs/benchmarks.md).
+        """
         with autocast(x.device, bf16):
-            return self.net(x, t, e).float()
+            out = self.net(x, t, e).float()
+        if self.cfg.prediction == "eps":
+            return out
+        ab = self.schedule.at(self.schedule.alpha_bar, t, x.dim())
+        return (1 - ab).sqrt() * x + ab.sqrt() * out
 
     def guided_eps(self, x: torch.Tensor, t: torch.Tensor, e: torch.Tensor, gamma: float,
                    bf16: bool = False) -> torch.Tensor:
@@ -130,7 +146,8 @@ class DiffusionGenerator(nn.Module):
 
     def loss(self, x0: torch.Tensor, onehot: torch.Tensor, p_drop: float, generator: torch.Generator,
              bf16: bool = False) -> torch.Tensor:
-        """Simple loss (Ho et al. eq. 14): E ||eps - eps_theta(x_t, t, e)||^2, e dropped to null w.p. p_drop."""
+        """Simple loss (Ho et al. eq. 14): E ||eps - eps_theta(x_t, t, e)||^2 (or the same on v), e dropped to
+        the null embedding with probability p_drop."""
         b = len(x0)
         t = torch.randint(0, self.cfg.T, (b,), generator=generator).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
@@ -139,8 +156,11 @@ class DiffusionGenerator(nn.Module):
         e = torch.where(drop[:, None], self.cond.null_like(e), e)
         x_t = self.schedule.q_sample(x0, t, noise)
         with autocast(x0.device, bf16):
-            pred = self.net(x_t, t, e)
-        return F.mse_loss(pred.float(), noise)
+            pred = self.net(x_t, t, e).float()
+        if self.cfg.prediction == "eps":
+            return F.mse_loss(pred, noise)
+        ab = self.schedule.at(self.schedule.alpha_bar, t, x0.dim())
+        return F.mse_loss(pred, ab.sqrt() * noise - (1 - ab).sqrt() * x0)  # v target
 
     # -- checkpoints --------------------------------------------------------------------------------
     def checkpoint(self, **extra: Any) -> dict[str, Any]:
