@@ -123,6 +123,7 @@ def test_killed_train_generator_resumes(workdir):
     proc.wait()
     assert resume.exists() and not (workdir / target).exists()
 
+    snakemake("--unlock", "--configfile", cfg, cwd=workdir, check=True)  # a SIGKILL leaves Snakemake's lock
     snakemake(target, "--cores", "1", "--configfile", cfg, "--rerun-incomplete", cwd=workdir, check=True)
     log = (workdir / "results/digits/logs/train_generator.log").read_text()
     step = int(re.search(r"resuming from \S+ at step (\d+)", log).group(1))

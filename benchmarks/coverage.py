@@ -1,0 +1,47 @@
+"""Test-split coverage of the conformal regions of a finished run, per class and alpha, against the band.
+
+A real test example of class c is covered when its score s = -log p(phi(x) | g(c)) is <= tau_c.
+The band is [alpha, alpha + 1/(n_c + 1)]; "3 sigma" widens it by the binomial noise of the test
+draw plus the Beta spread of the calibration draw. Run after `make run`:
+
+    .venv/bin/python benchmarks/coverage.py digits hapt
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import yaml
+
+from dualspace.stages import pair_scores, read_thresholds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("datasets", nargs="+")
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--config", default="config/config.yaml")
+    args = ap.parse_args()
+    alphas = yaml.safe_load(open(args.config))["alphas"]
+    print("| dataset | alpha | classes in band (3 sigma) | min coverage | max coverage | pooled coverage | pooled band |")
+    print("|---|---|---|---|---|---|---|")
+    for ds in args.datasets:
+        r = f"{args.results}/{ds}"
+        s, label, _ = pair_scores(f"{r}/mdn/model.pt", f"{r}/pairs/test.h5")
+        for alpha in alphas:
+            table = read_thresholds(f"{r}/conformal/tau_alpha{alpha}.csv", alpha)
+            covered = s <= table.tau_for(label)
+            covs, ok = [], 0
+            for c, n_cal, hi in zip(table.classes, table.n_calib, table.coverage_upper):
+                cov = covered[label == c].mean()
+                sigma = np.sqrt(alpha * (1 - alpha) * (1 / (label == c).sum() + 1 / (n_cal + 2)))
+                ok += alpha - 3 * sigma <= cov <= hi + 3 * sigma
+                covs.append(cov)
+            pooled_hi = float(np.average(table.coverage_upper, weights=np.bincount(label)))
+            print(f"| {ds} | {alpha} | {ok}/{len(covs)} | {min(covs):.3f} | {max(covs):.3f} | {covered.mean():.3f} "
+                  f"| [{alpha}, {pooled_hi:.3f}] |")
+
+
+if __name__ == "__main__":
+    main()
