@@ -81,7 +81,7 @@ def test_phi_fit_save_load_and_pca_on_train_only(tmp_path):
     assert again.info["source"] == "trained on the train split"
 
 
-def test_phi_image_resnet_features_shape():
+def test_phi_image_resnet_features_shape(tmp_path):
     from dualspace.features import PhiConfig, fit_phi
 
     rng = np.random.default_rng(0)
@@ -89,6 +89,15 @@ def test_phi_image_resnet_features_shape():
     phi = fit_phi(x, np.arange(40) % 4, "image", 4, PhiConfig(epochs=1, batch_size=16, pca_dim=64), seed=0)
     f, y = phi(x)
     assert f.shape == (40, 512) and y.shape == (40, 40)  # PCA dim capped by the number of examples
+    # a local torchvision ImageNet state dict (here a randomly initialised one in that format) is used as is
+    from torchvision.models import resnet18
+
+    state = resnet18(weights=None).state_dict()
+    weights = tmp_path / "resnet18_imagenet.pth"
+    torch.save(state, weights)
+    frozen = fit_phi(x, np.arange(40) % 4, "image", 4, PhiConfig(weights=str(weights), pca_dim=8), seed=0)
+    assert frozen.info["source"].startswith("ImageNet weights") and frozen.info["val_acc"] is None
+    torch.testing.assert_close(frozen.net.net.layer1[0].conv1.weight, state["layer1.0.conv1.weight"])
     with pytest.raises(FileNotFoundError, match="phi.weights"):
         fit_phi(x, np.arange(40) % 4, "image", 4, PhiConfig(weights="/nonexistent.pth"), seed=0)
 
