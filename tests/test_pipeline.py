@@ -44,21 +44,36 @@ def tiny_run(tmp_path_factory):
 
 @pytest.mark.parametrize("ds", ["digits", "hapt"])
 def test_test_split_coverage_in_band(tiny_run, ds):
-    # conformal coverage holds whatever the model quality, so a tiny model must meet it too
+    """Test-split coverage lies in [alpha, alpha + 1/(n_c + 1)] up to 3 sigma of noise.
+
+    Conformal coverage holds whatever the model quality, so a tiny model must meet it too. For a
+    random calib/test split the coverage depends on ranks only, so sigma is the binomial noise of the
+    test draw plus the Beta spread of the calibration draw. With ~40 (alpha, class) cells per dataset
+    about 0.1 cell is expected beyond 3 sigma by chance; we allow one, and none beyond 4.5 sigma.
+    The pooled coverage of each alpha must be inside its band up to 3 sigma.
+    """
     from dualspace.stages import pair_scores, read_thresholds
 
     s, label, _ = pair_scores(tiny_run / f"results/{ds}/mdn/model.pt", tiny_run / f"results/{ds}/pairs/test.h5")
+    beyond_3 = []
     for alpha in ALPHAS:
         csv = tiny_run / f"results/{ds}/conformal/tau_alpha{alpha}.csv"
         df = pd.read_csv(csv)
         assert list(df.columns) == ["class", "n_calib", "k", "tau", "coverage_lower", "coverage_upper"]
         table = read_thresholds(csv, alpha)
+        covered = s <= table.tau_for(label)
         for c, n_cal, hi in zip(df["class"], df["n_calib"], df["coverage_upper"]):
-            test_s = s[label == c]
-            cov = float((test_s <= table.tau[c]).mean())
-            # noise: the binomial test draw plus the Beta spread of the calibration draw
-            sigma = np.sqrt(alpha * (1 - alpha) * (1 / len(test_s) + 1 / (n_cal + 2)))
-            assert alpha - 3 * sigma <= cov <= hi + 3 * sigma, (ds, alpha, c, cov, sigma)
+            cov = covered[label == c].mean()
+            sigma = np.sqrt(alpha * (1 - alpha) * (1 / (label == c).sum() + 1 / (n_cal + 2)))
+            z = max(alpha - cov, cov - hi, 0.0) / sigma
+            assert z <= 4.5, (ds, alpha, c, cov, sigma)
+            if z > 3:
+                beyond_3.append((alpha, c, round(cov, 3), round(z, 2)))
+        n_test, n_cal = len(label), int(df["n_calib"].sum())
+        sigma = np.sqrt(alpha * (1 - alpha) * (1 / n_test + 1 / (n_cal + 2)))
+        pooled_hi = float(np.average(df["coverage_upper"], weights=np.bincount(label, minlength=len(df))))
+        assert alpha - 3 * sigma <= covered.mean() <= pooled_hi + 3 * sigma, (ds, alpha, covered.mean(), sigma)
+    assert len(beyond_3) <= 1, beyond_3
 
 
 def test_outputs_of_every_stage(tiny_run):
