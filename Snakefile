@@ -27,6 +27,8 @@ include: "workflow/rules/generator.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/density.smk"
 include: "workflow/rules/regions.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
@@ -36,4 +38,6 @@ rule all:
         expand("results/{ds}/pairs/{split}.h5", ds=config["datasets"], split=SPLITS),
         expand("results/{ds}/conformal/tau_alpha{alpha}.csv", ds=config["datasets"], alpha=config["alphas"]),
         expand("results/{ds}/regions/alpha{alpha}/region.h5", ds=config["datasets"], alpha=config["alphas"]),
+        expand("results/{ds}/metrics.csv", ds=config["datasets"]),
+        expand("results/{ds}/figures/{name}.png", ds=config["datasets"], name=FIGURES),
     default_target: True

@@ -29,6 +29,9 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[
     if digits.get("calib_fraction", 0.2) + digits.get("test_fraction", 0.2) >= 1:
         problems.append("config keys digits.data.calib_fraction + digits.data.test_fraction must sum to < 1 "
                         "(the rest is the train split)")
+    if config["figures"]["alpha"] not in config["alphas"]:
+        problems.append(f"config key figures.alpha: {config['figures']['alpha']} is not one of alphas "
+                        f"{config['alphas']}")
     for ds in config["datasets"]:
         if ds not in config:
             problems.append(f"config key datasets lists '{ds}' but there is no '{ds}' section")

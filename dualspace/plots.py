@@ -54,3 +54,81 @@ def representatives_figure(x: np.ndarray, reps: dict[int, np.ndarray], class_nam
             axes[c, 0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+def _style():
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    return sns
+
+
+def calibration_curve(df, path: str | Path) -> None:
+    """Pooled test coverage against alpha, with the guaranteed band [alpha, alpha + 1/(n + 1)]."""
+    _style()
+    pooled = df[df["class"] == "all"].sort_values("alpha")
+    fig, ax = plt.subplots(figsize=(4, 4))
+    a = pooled["alpha"].to_numpy()
+    ax.fill_between(a, pooled["coverage_lower"], pooled["coverage_upper"], color="tab:green", alpha=0.3,
+                    label="guaranteed band")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.plot(a, pooled["coverage"], "o-", color="tab:blue", label="test coverage (all classes)")
+    lo, hi = max(0.0, a.min() - 0.1), min(1.0, a.max() + 0.05)
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="alpha", ylabel="empirical coverage",
+           title=f"{df['dataset'].iloc[0]}: calibration")
+    ax.legend(loc="upper left", fontsize=7)
+    _save(fig, path)
+
+
+def class_coverage(df, path: str | Path) -> None:
+    """Per-class test coverage for each alpha; the line marks alpha."""
+    sns = _style()
+    per = df[df["class"] != "all"].copy()
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.stripplot(data=per, x="alpha", y="coverage", hue="class", dodge=False, jitter=0.15, size=4, ax=ax,
+                  palette="tab10")
+    for i, a in enumerate(sorted(per["alpha"].unique())):
+        ax.hlines(a, i - 0.4, i + 0.4, color="black", lw=1.2)
+    ax.set(title=f"{df['dataset'].iloc[0]}: per-class coverage (line: alpha)", ylabel="test coverage")
+    ax.legend(title="class", fontsize=6, ncol=2, loc="lower right")
+    _save(fig, path)
+
+
+def acceptance_rate(df, path: str | Path) -> None:
+    """Share of drafts inside the region, per class and pooled, against alpha."""
+    sns = _style()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    per = df[df["class"] != "all"]
+    sns.lineplot(data=per, x="alpha", y="acceptance_rate", hue="class", marker="o", ax=ax, palette="tab10", lw=0.8)
+    pooled = df[df["class"] == "all"]
+    ax.plot(pooled["alpha"], pooled["acceptance_rate"], "k-o", lw=2, label="all")
+    ax.set(title=f"{df['dataset'].iloc[0]}: draft acceptance", ylabel="acceptance rate", ylim=(0, 1.02))
+    ax.legend(fontsize=6, ncol=2)
+    _save(fig, path)
+
+
+def distances(df, path: str | Path) -> None:
+    """MMD^2 and Frechet distance to the real test split: all drafts against the accepted ones, per alpha."""
+    _style()
+    pooled = df[df["class"] == "all"].sort_values("alpha")
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+    for ax, (key, label) in zip(axes, [("mmd_phi", "MMD$^2$ (RBF)"), ("fd_phi", "Frechet distance")]):
+        ax.axhline(pooled[f"{key}_all"].iloc[0], color="tab:red", ls="--", label="all drafts")
+        ax.plot(pooled["alpha"], pooled[f"{key}_accepted"], "o-", color="tab:blue", label="accepted drafts")
+        ax.set(xlabel="alpha", title=label)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{df['dataset'].iloc[0]}: distance to real test data in phi-space (y)", fontsize=9)
+    _save(fig, path)
+
+
+def projection(y: np.ndarray, accepted: np.ndarray, real_y: np.ndarray, alpha: float, title: str,
+               path: str | Path) -> None:
+    """Accepted vs rejected drafts and real test points on the first two (whitened) PCA axes of phi."""
+    _style()
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(y[~accepted, 0], y[~accepted, 1], s=4, c="tab:red", alpha=0.5, label="rejected drafts")
+    ax.scatter(y[accepted, 0], y[accepted, 1], s=4, c="tab:blue", alpha=0.4, label="accepted drafts")
+    ax.scatter(real_y[:, 0], real_y[:, 1], s=5, c="black", marker="x", alpha=0.5, label="real test")
+    ax.set(xlabel="PC 1 of phi", ylabel="PC 2 of phi", title=f"{title}, alpha = {alpha}")
+    ax.legend(fontsize=7, markerscale=2)
+    _save(fig, path)

@@ -183,3 +183,54 @@ def select_region(drafts_h5: str | Path, tau_csv: str | Path, alpha: float, m: i
         pd.DataFrame(rows).to_csv(tmp, index=False)
     representatives_figure(d["x"], reps, class_names or [str(c) for c in range(n_classes)],
                            f"{attrs.get('dataset', '')}: representatives, alpha = {alpha}", out_png)
+
+
+def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path], mdn_pt: str | Path,
+                    test_pairs_h5: str | Path, drafts_h5: str | Path, generator_pt: str | Path, out_csv: str | Path,
+                    seed: int = 0) -> None:
+    """rule metrics: results/{ds}/metrics.csv, one row per (alpha, class) and per alpha for all classes."""
+    import pandas as pd
+
+    from .density import load_mdn
+    from .evaluation import metrics_table
+    from .generator import load_generator
+    from .io import atomic_path, read_h5
+
+    mdn = load_mdn(mdn_pt)
+    test_scores, test_label, _ = pair_scores(mdn_pt, test_pairs_h5)
+    _, test_y, _, _ = read_pairs(test_pairs_h5)
+    drafts = read_h5(drafts_h5, ["y", "label", "score"])
+    gen = load_generator(generator_pt, dataset=dataset)
+    tables = [read_thresholds(path, alpha) for alpha, path in zip(alphas, tau_csvs)]
+    rows = metrics_table(dataset, tables, test_scores, test_y, test_label, drafts, mdn,
+                         gen.embed(np.arange(gen.n_classes)), seed=seed)
+    with atomic_path(out_csv) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    bad = [(r["alpha"], r["class"]) for r in rows if not r["in_band"]]
+    if bad:
+        log.warning("coverage outside its band (3 sigma) for (alpha, class) %s", bad)
+
+
+def make_figures(metrics_csv: str | Path, drafts_h5: str | Path, test_pairs_h5: str | Path, region_h5: str | Path,
+                 tau_csv: str | Path, alpha: float, class_names: list[str], outputs: Mapping[str, str | Path]) -> None:
+    """rule figures: every figure of one dataset from files that already exist (seconds, no model runs)."""
+    import pandas as pd
+
+    from . import plots
+    from .conformal import accept
+    from .io import read_h5
+
+    df = pd.read_csv(metrics_csv, dtype={"class": str})
+    plots.calibration_curve(df, outputs["calibration"])
+    plots.class_coverage(df, outputs["class_coverage"])
+    plots.acceptance_rate(df, outputs["acceptance"])
+    plots.distances(df, outputs["distances"])
+    d = read_h5(drafts_h5, ["y", "score", "label", "x"])
+    _, test_y, _, _ = read_pairs(test_pairs_h5)
+    ok = accept(d["score"], d["label"], read_thresholds(tau_csv, alpha))
+    ds = str(df["dataset"].iloc[0])
+    plots.projection(d["y"], ok, test_y, alpha, ds, outputs["projection"])
+    region = read_h5(region_h5, ["representative_index", "representative_label"])
+    reps = {c: region["representative_index"][region["representative_label"] == c] for c in range(len(class_names))}
+    plots.representatives_figure(d["x"], reps, class_names, f"{ds}: representatives, alpha = {alpha}",
+                                 outputs["representatives"])

@@ -101,11 +101,41 @@ def test_outputs_of_every_stage(tiny_run):
             prev = region["accepted_index"].tolist()
 
 
+def test_metrics_table(tiny_run):
+    for ds, n_classes in (("digits", 10), ("hapt", 6)):
+        df = pd.read_csv(tiny_run / f"results/{ds}/metrics.csv")
+        assert len(df) == len(ALPHAS) * (n_classes + 1)
+        for col in ("dataset", "alpha", "class", "n_calib", "n_test", "tau", "coverage", "coverage_lower",
+                    "coverage_upper", "in_band", "acceptance_rate", "n_accepted", "logdet_cov", "log_volume",
+                    "mmd_phi_all", "mmd_phi_accepted", "fd_phi_all", "fd_phi_accepted", "prdc_precision",
+                    "prdc_recall", "prdc_density", "prdc_coverage"):
+            assert col in df.columns, col
+        pooled = df[df["class"] == "all"].set_index("alpha")
+        assert pooled["in_band"].all()
+        # the coverage column agrees with the tau files and the region sizes with the acceptance files
+        for alpha in ALPHAS:
+            acc = pd.read_csv(tiny_run / f"results/{ds}/regions/alpha{alpha}/acceptance.csv")
+            assert pooled.loc[alpha, "n_accepted"] == acc["n_accepted"].sum()
+        assert (np.diff(pooled["log_volume"].to_numpy()) >= -1e-9).all()  # regions grow with alpha
+
+
+def test_every_figure_is_rendered(tiny_run):
+    from PIL import Image
+
+    for ds in ("digits", "hapt"):
+        for name in ("calibration", "class_coverage", "acceptance", "distances", "projection", "representatives"):
+            path = tiny_run / f"results/{ds}/figures/{name}.png"
+            with Image.open(path) as img:
+                assert img.format == "PNG" and img.size[0] > 200 and img.size[1] > 150
+                # not a blank canvas: more than a handful of distinct colours
+                assert len(img.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20, path
+
+
 def test_changing_alphas_reruns_only_calibration_and_regions(tiny_run):
     config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
     config["alphas"] = [0.5, 0.7, 0.9]
     (tiny_run / "alphas.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake("-n", "--configfile", "alphas.yaml", cwd=tiny_run, check=True)
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
-    assert set(jobs) == {"calibrate", "select_region", "all", "total"}, jobs
+    assert set(jobs) == {"calibrate", "select_region", "metrics", "figures", "all", "total"}, jobs
     assert jobs["calibrate"] == "2" and jobs["select_region"] == "2"  # alpha 0.7 for both datasets

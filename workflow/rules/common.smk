@@ -13,6 +13,7 @@ wildcard_constraints:
 import dualspace
 
 VERSION = dualspace.__version__
+FIGURE_ALPHA = config["figures"]["alpha"]
 
 
 def compute(ds):

@@ -1,0 +1,100 @@
+"""The metrics table of a run: one row per (alpha, class) plus a row per alpha for all classes.
+
+Feature-space metrics use y, the whitened PCA coordinates of phi (the space the MDN and the
+regions live in), so covariances stay well-conditioned with a few dozen points per class.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import metrics
+from .conformal import ThresholdTable
+
+
+def band_sigma(alpha: float, n_test: int, n_calib: int) -> float:
+    """Noise of a test-split coverage: binomial test draw plus the Beta spread of the calibration draw."""
+    if n_test == 0:
+        return math.nan
+    return math.sqrt(alpha * (1 - alpha) * (1 / n_test + 1 / (n_calib + 2)))
+
+
+def _pair_metrics(real: np.ndarray, fake: np.ndarray, k: int, prefix: str) -> dict[str, float]:
+    # MMD and FD between real and fake; nan where a set is too small to define them
+    out = {f"mmd_phi_{prefix}": math.nan, f"fd_phi_{prefix}": math.nan}
+    if len(real) >= 2 and len(fake) >= 2:
+        out[f"mmd_phi_{prefix}"] = metrics.mmd2_unbiased(real, fake)
+        out[f"fd_phi_{prefix}"] = metrics.frechet_distance(real, fake)
+    return out
+
+
+def _prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
+    keys = ("precision", "recall", "density", "coverage")
+    if len(real) <= k or len(fake) <= k:
+        return {f"prdc_{key}": math.nan for key in keys}
+    return {f"prdc_{key}": v for key, v in metrics.prdc(real, fake, k=k).items()}
+
+
+@torch.no_grad()
+def _mdn_sample_scores(mdn, e: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Scores -log p(y | e) of n samples y ~ p(. | e) (for the importance-sampled region volume)."""
+    torch.manual_seed(seed)
+    dist = mdn.distribution(torch.as_tensor(e[None], dtype=torch.float32).expand(n, -1))
+    y = dist.sample()
+    return (-dist.log_prob(y)).double().numpy()
+
+
+def metrics_table(dataset: str, tables: Sequence[ThresholdTable], test_scores: np.ndarray, test_y: np.ndarray,
+                  test_label: np.ndarray, drafts: dict[str, np.ndarray], mdn, class_embeddings: np.ndarray,
+                  prdc_k: int = 5, volume_samples: int = 4000, seed: int = 0) -> list[dict]:
+    """Rows of metrics.csv for every alpha in `tables` (see module docstring and README)."""
+    rows = []
+    n_classes = len(class_embeddings)
+    vol_scores = {c: _mdn_sample_scores(mdn, class_embeddings[c], volume_samples, seed + c) for c in range(n_classes)}
+    d_y, d_label, d_score = drafts["y"], drafts["label"], drafts["score"]
+    base = {c: _pair_metrics(test_y[test_label == c], d_y[d_label == c], prdc_k, "all") for c in range(n_classes)}
+    base_all = _pair_metrics(test_y, d_y, prdc_k, "all")
+    for table in tables:
+        a = table.alpha
+        tau_test, tau_draft = table.tau_for(test_label), table.tau_for(d_label)
+        covered, accepted = test_scores <= tau_test, d_score <= tau_draft
+        log_vols = []
+        for c in range(n_classes):
+            i = int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0
+            t_mask, d_mask = test_label == c, d_label == c
+            acc_y = d_y[d_mask & accepted]
+            lv = metrics.log_volume(vol_scores[c], float(table.tau[i]))
+            log_vols.append(lv)
+            n_t, n_c = int(t_mask.sum()), int(table.n_calib[i])
+            cov = float(covered[t_mask].mean()) if n_t else math.nan
+            lo, hi, sigma = a, float(table.coverage_upper[i]), band_sigma(a, n_t, n_c)
+            rows.append({
+                "dataset": dataset, "alpha": a, "class": str(c), "n_calib": n_c, "n_test": n_t,
+                "tau": float(table.tau[i]), "coverage": cov, "coverage_lower": lo, "coverage_upper": hi,
+                "in_band": bool(lo - 3 * sigma <= cov <= hi + 3 * sigma) if n_t else False,
+                "acceptance_rate": float(accepted[d_mask].mean()), "n_accepted": int(len(acc_y)),
+                "logdet_cov": metrics.logdet_cov(acc_y), "log_volume": lv,
+                **base[c], **_pair_metrics(test_y[t_mask], acc_y, prdc_k, "accepted"),
+                **_prdc(test_y[t_mask], acc_y, prdc_k),
+            })
+        n_t, n_c = len(test_label), int(table.n_calib.sum())
+        weights = np.bincount(test_label, minlength=n_classes)[table.classes] if table.classes[0] != -1 else [1]
+        hi = float(np.average(table.coverage_upper, weights=weights))
+        sigma = band_sigma(a, n_t, n_c)
+        finite = [v for v in log_vols if np.isfinite(v)]
+        rows.append({
+            "dataset": dataset, "alpha": a, "class": "all", "n_calib": n_c, "n_test": n_t, "tau": math.nan,
+            "coverage": float(covered.mean()), "coverage_lower": a, "coverage_upper": hi,
+            "in_band": bool(a - 3 * sigma <= covered.mean() <= hi + 3 * sigma),
+            "acceptance_rate": float(accepted.mean()), "n_accepted": int(accepted.sum()),
+            "logdet_cov": metrics.logdet_cov(d_y[accepted]),
+            # mean region volume over classes, in log space
+            "log_volume": float(np.logaddexp.reduce(finite) - math.log(len(finite))) if finite else math.nan,
+            **base_all, **_pair_metrics(test_y, d_y[accepted], prdc_k, "accepted"),
+            **_prdc(test_y, d_y[accepted], prdc_k),
+        })
+    return rows

