@@ -131,6 +131,12 @@ def test_every_figure_is_rendered(tiny_run):
                 assert len(img.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20, path
 
 
+def test_report_embeds_the_figures(tiny_run):
+    snakemake("--report", "report.html", "--configfile", "tiny.yaml", cwd=tiny_run, check=True)
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    assert "calibration.png" in html and "Calibration curve" in html and "representatives.png" in html
+
+
 def test_changing_alphas_reruns_only_calibration_and_regions(tiny_run):
     config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
     config["alphas"] = [0.5, 0.7, 0.9]
