@@ -98,3 +98,42 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], test_scores: n
             **_prdc(test_y, d_y[accepted], prdc_k),
         })
     return rows
+
+
+def fid_columns(fid_feats: dict[str, np.ndarray], accepted: np.ndarray, extractor: str) -> dict[str, object]:
+    """FID of all drafts and of the accepted ones (within the cached draft subsample) against real test."""
+    from .fid import fid_from_features
+
+    keep = accepted[fid_feats["draft_index"]]
+    real, fake = fid_feats["test"], fid_feats["drafts"]
+    return {"fid_all": fid_from_features(real, fake),
+            "fid_accepted": fid_from_features(real, fake[keep]) if keep.sum() >= 2 else math.nan,
+            "fid_n_drafts": int(keep.sum()), "fid_extractor": extractor}
+
+
+def tstr_columns(phi, drafts_x: np.ndarray, drafts_label: np.ndarray, accepted_by_alpha: dict[float, np.ndarray],
+                 test_x: np.ndarray, test_label: np.ndarray, seed: int) -> dict[float, dict[str, float]]:
+    """Train-synthetic-test-real with the small 1-D CNN of phi.
+
+    trtr: phi's classifier (trained on real train) on real test; trts: the same on all drafts;
+    tstr: a fresh classifier of the same architecture and settings trained on the accepted drafts of
+    each alpha, tested on real test.
+    """
+    from .features import PhiConfig, build_net, train_classifier
+
+    def accuracy(net, x, y):
+        with torch.no_grad():
+            pred = torch.cat([net(torch.as_tensor(x[i:i + 512])).argmax(1) for i in range(0, len(x), 512)])
+        return float((pred.numpy() == y).mean())
+
+    cfg = PhiConfig(**phi.info["config"])
+    trtr, trts = accuracy(phi.net, test_x, test_label), accuracy(phi.net, drafts_x, drafts_label)
+    out = {}
+    for alpha, ok in accepted_by_alpha.items():
+        tstr = math.nan
+        if ok.sum() >= 10:
+            net = build_net("series", tuple(drafts_x.shape[1:]), phi.info["n_classes"], cfg)
+            train_classifier(net, drafts_x[ok], drafts_label[ok], cfg, seed)
+            tstr = accuracy(net.eval(), test_x, test_label)
+        out[alpha] = {"tstr_acc": tstr, "trtr_acc": trtr, "trts_acc": trts}
+    return out

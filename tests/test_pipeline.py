@@ -18,6 +18,7 @@ ALPHAS = [0.5, 0.8, 0.9, 0.95]
 def _tiny(config: dict) -> dict:
     config["alphas"] = ALPHAS
     config["regions"].update(K=16, m=4)
+    config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
     for ds in ("digits", "hapt"):
         c = config[ds]
         c["generator"]["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
@@ -112,6 +113,15 @@ def test_metrics_table(tiny_run):
             assert col in df.columns, col
         pooled = df[df["class"] == "all"].set_index("alpha")
         assert pooled["in_band"].all()
+        if ds == "digits":  # FID on the pooled rows, with the offline extractor named
+            assert (pooled["fid_all"] > 0).all() and pooled["fid_extractor"].str.contains("sha256 checked").all()
+            assert (pooled["fid_n_drafts"] <= 12).all()
+        else:  # train-synthetic-test-real and its references, as accuracies
+            for col in ("trtr_acc", "trts_acc"):
+                assert pooled[col].between(0, 1).all(), col
+            # tstr is left empty (NaN) where fewer than 10 drafts were accepted
+            ok = pooled["n_accepted"] >= 10
+            assert pooled.loc[ok, "tstr_acc"].between(0, 1).all() and pooled.loc[~ok, "tstr_acc"].isna().all()
         # the coverage column agrees with the tau files and the region sizes with the acceptance files
         for alpha in ALPHAS:
             acc = pd.read_csv(tiny_run / f"results/{ds}/regions/alpha{alpha}/acceptance.csv")

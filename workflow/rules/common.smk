@@ -19,3 +19,13 @@ FIGURE_ALPHA = config["figures"]["alpha"]
 def compute(ds):
     """Threads, memory and GPUs a dataset's heavy rules ask for (config `<ds>.compute`)."""
     return {"threads": 2, "mem_mb": 4000, "gpu": 0, **config[ds].get("compute", {})}
+
+
+IMAGE_DATASETS = ["digits", "cifar10", "mnist"]
+
+
+def metrics_extra_inputs(wc):
+    """FID features for images; phi and the real test split (TSTR) for series."""
+    if wc.ds in IMAGE_DATASETS:
+        return {"fid": f"results/{wc.ds}/fid/features.h5"}
+    return {"phi": f"results/{wc.ds}/phi/phi.pt", "test": f"results/{wc.ds}/data/test.h5"}

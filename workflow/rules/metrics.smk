@@ -1,8 +1,34 @@
-# What a researcher reads after a run: results/{ds}/metrics.csv.
+# What a researcher reads after a run: results/{ds}/metrics.csv (+ FID features for image datasets).
+
+rule fid_features:
+    input:
+        drafts="results/{ds}/drafts/drafts.h5",
+        test="results/{ds}/data/test.h5",
+    output:
+        "results/{ds}/fid/features.h5",
+    params:
+        max_drafts=config["metrics"]["fid_max_drafts"],
+        max_real=config["metrics"]["fid_max_real"],
+        weights=config["metrics"]["fid_weights"],
+        seed=config["seed"],
+    log:
+        "results/{ds}/logs/fid_features.log",
+    benchmark:
+        "results/{ds}/benchmarks/fid_features.tsv"
+    threads: lambda wc: compute(wc.ds)["threads"]
+    resources:
+        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        runtime=30,
+        gpu=lambda wc: compute(wc.ds)["gpu"],
+    conda:
+        ENV
+    script:
+        "../scripts/fid_features.py"
 
 
 rule metrics:
     input:
+        unpack(metrics_extra_inputs),
         tau=expand("results/{{ds}}/conformal/tau_alpha{alpha}.csv", alpha=config["alphas"]),
         mdn="results/{ds}/mdn/model.pt",
         test_pairs="results/{ds}/pairs/test.h5",
@@ -17,7 +43,7 @@ rule metrics:
         "results/{ds}/logs/metrics.log",
     benchmark:
         "results/{ds}/benchmarks/metrics.tsv"
-    threads: 1
+    threads: lambda wc: compute(wc.ds)["threads"]
     resources:
         mem_mb=3000,
         runtime=15,

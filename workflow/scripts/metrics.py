@@ -1,4 +1,4 @@
-# rule metrics: coverage, acceptance, region size and feature-space distances per (alpha, class).
+# rule metrics: coverage, acceptance, region size, feature-space distances, FID (images) or TSTR (series).
 import torch
 
 from dualspace.logs import log_to
@@ -8,4 +8,5 @@ torch.set_num_threads(snakemake.threads)
 with log_to(snakemake.log[0]):
     compute_metrics(snakemake.wildcards.ds, snakemake.params.alphas, list(snakemake.input.tau), snakemake.input.mdn,
                     snakemake.input.test_pairs, snakemake.input.drafts, snakemake.input.generator,
-                    snakemake.output[0], seed=snakemake.params.seed)
+                    snakemake.output[0], seed=snakemake.params.seed, fid_h5=snakemake.input.get("fid"),
+                    phi_pt=snakemake.input.get("phi"), test_h5=snakemake.input.get("test"))
