@@ -218,9 +218,11 @@ def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path
     from .generator import load_generator
     from .io import atomic_path, read_h5
 
+    from .density import scores
+
     mdn = load_mdn(mdn_pt)
-    test_scores, test_label, _ = pair_scores(mdn_pt, test_pairs_h5)
-    _, test_y, _, _ = read_pairs(test_pairs_h5)
+    test_e, test_y, test_label, _ = read_pairs(test_pairs_h5, y_dim=mdn.y_dim, cond_dim=mdn.body[0].in_features)
+    test_scores = scores(mdn, test_y, test_e)
     drafts = read_h5(drafts_h5, ["y", "label", "score"])
     gen = load_generator(generator_pt, dataset=dataset)
     tables = [read_thresholds(path, alpha) for alpha, path in zip(alphas, tau_csvs)]

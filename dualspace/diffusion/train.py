@@ -75,7 +75,7 @@ def train_diffusion(
     out_path = Path(out_path)
     resume_path = Path(resume_path) if resume_path else out_path.with_name("resume.pt")
     device = pick_device(train.device)
-    if device.type == "cpu" and torch.cuda.is_available() is False and train.steps * train.batch_size > 5e6:
+    if device.type == "cpu" and train.steps * train.batch_size > 5e6:
         log.warning("training %d steps x %d on the CPU: expect this to be slow", train.steps, train.batch_size)
     meta = {**(data_meta or {}), "shape": list(x.shape[1:])}
     fingerprint = _fingerprint(cfg, train, x, labels)
