@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from dualspace.conformal import class_thresholds
+from dualspace.evaluation import band_sigma
 from dualspace.stages import pair_scores, read_thresholds
 
 
@@ -45,7 +46,7 @@ def main() -> None:
             covs, ok = [], 0
             for c, n_cal, hi in zip(table.classes, table.n_calib, table.coverage_upper):
                 cov = covered[label == c].mean()
-                sigma = np.sqrt(alpha * (1 - alpha) * (1 / (label == c).sum() + 1 / (n_cal + 2)))
+                sigma = band_sigma(alpha, int((label == c).sum()), int(n_cal))
                 ok += alpha - 3 * sigma <= cov <= hi + 3 * sigma
                 covs.append(cov)
             pooled_hi = float(np.average(table.coverage_upper, weights=np.bincount(label)))

@@ -71,7 +71,7 @@ def fit_mdn(e: np.ndarray, y: np.ndarray, cfg: MDNConfig, seed: int) -> tuple[MD
 
 
 def save_mdn(model: MDN, cfg: MDNConfig, summary: dict, path: str | Path) -> None:
-    obj = {"format": "dualspace.mdn/1", "config": asdict(cfg), "cond_dim": model.body[0].in_features,
+    obj = {"format": "dualspace.mdn/1", "config": asdict(cfg), "cond_dim": model.cond_dim,
            "y_dim": model.y_dim, "summary": summary, "state": model.state_dict()}
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -92,8 +92,8 @@ def scores(model: MDN, y: np.ndarray, e: np.ndarray, batch: int = 4096) -> np.nd
     """Nonconformity s = -log p(y | e), (N,) float64; checks widths against the model."""
     if y.ndim != 2 or y.shape[1] != model.y_dim:
         raise ValueError(f"y has shape {y.shape}, but the MDN was fit on y of width {model.y_dim}")
-    if e.ndim != 2 or e.shape[1] != model.body[0].in_features:
-        raise ValueError(f"e has shape {e.shape}, but the MDN expects e of width {model.body[0].in_features}")
+    if e.ndim != 2 or e.shape[1] != model.cond_dim:
+        raise ValueError(f"e has shape {e.shape}, but the MDN expects e of width {model.cond_dim}")
     out = [-model.log_prob(torch.as_tensor(y[i:i + batch]), torch.as_tensor(e[i:i + batch])).double().numpy()
            for i in range(0, len(y), batch)]
     return np.concatenate(out) if out else np.zeros(0)

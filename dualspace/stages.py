@@ -6,6 +6,7 @@ notebook or a test without Snakemake.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,33 +19,34 @@ from .diffusion import DiffusionConfig, TrainConfig, train_diffusion
 log = logging.getLogger("dualspace")
 
 
-def _split_settings(settings: Mapping[str, Any], section: str) -> tuple[DiffusionConfig, TrainConfig]:
-    s = dict(settings)
-    train = s.pop("train", {})
+@contextlib.contextmanager
+def _config_section(section: str):
+    """Name the config section in the error when a settings dict has a key the dataclass lacks."""
     try:
-        return DiffusionConfig.from_dict(s), TrainConfig(**train)
+        yield
     except TypeError as e:
         raise TypeError(f"config section '{section}': {e}") from None
+
+
+def _config(cls, settings: Mapping[str, Any] | None, section: str):
+    with _config_section(section):
+        return cls(**dict(settings or {}))
 
 
 def train_generator(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int,
                     dataset: str) -> None:
     """rule train_generator: fit the conditional diffusion model on a train split file."""
     split, attrs = read_split(train_h5)
-    cfg, train = _split_settings(settings, f"{dataset}.generator")
+    s = dict(settings)
+    train = _config(TrainConfig, s.pop("train", {}), f"{dataset}.generator.train")
+    with _config_section(f"{dataset}.generator"):
+        cfg = DiffusionConfig.from_dict(s)
     train.seed = seed
     cfg.net.in_channels = split.x.shape[1]
     cfg.net.dims = split.x.ndim - 2
     log.info("training %s generator on %s: x %s, %s", dataset, train_h5, split.x.shape, cfg.to_dict())
     meta = {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"]), "kind": attrs["kind"]}
     train_diffusion(split.x, split.label, int(attrs["n_classes"]), cfg, train, out_path, data_meta=meta)
-
-
-def _config(cls, settings: Mapping[str, Any] | None, section: str):
-    try:
-        return cls(**dict(settings or {}))
-    except TypeError as e:
-        raise TypeError(f"config section '{section}': {e}") from None
 
 
 def fit_phi(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int, dataset: str) -> None:
@@ -104,7 +106,7 @@ def pair_scores(mdn_pt: str | Path, pairs_h5: str | Path):
     from .density import load_mdn, scores
 
     mdn = load_mdn(mdn_pt)
-    e, y, label, attrs = read_pairs(pairs_h5, y_dim=mdn.y_dim, cond_dim=mdn.body[0].in_features)
+    e, y, label, attrs = read_pairs(pairs_h5, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
     return scores(mdn, y, e), label, attrs
 
 
@@ -221,7 +223,7 @@ def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path
     from .density import scores
 
     mdn = load_mdn(mdn_pt)
-    test_e, test_y, test_label, _ = read_pairs(test_pairs_h5, y_dim=mdn.y_dim, cond_dim=mdn.body[0].in_features)
+    test_e, test_y, test_label, _ = read_pairs(test_pairs_h5, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
     test_scores = scores(mdn, test_y, test_e)
     drafts = read_h5(drafts_h5, ["y", "label", "score"])
     gen = load_generator(generator_pt, dataset=dataset)

@@ -14,7 +14,7 @@ class MDN(nn.Module):
     def __init__(self, cond_dim: int, y_dim: int, n_components: int = 6, hidden: int = 256,
                  sigma_floor: float = 1e-3):
         super().__init__()
-        self.y_dim, self.M, self.sigma_floor = y_dim, n_components, sigma_floor
+        self.cond_dim, self.y_dim, self.M, self.sigma_floor = cond_dim, y_dim, n_components, sigma_floor
         self.body = nn.Sequential(nn.Linear(cond_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
         self.logits = nn.Linear(hidden, n_components)  # mixture logits (never normalised by hand)
         self.mu = nn.Linear(hidden, n_components * y_dim)
