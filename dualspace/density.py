@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .io import atomic_path
+from .io import save_torch
 from .nn.mdn import MDN
 
 log = logging.getLogger("dualspace.density")
@@ -73,8 +73,7 @@ def fit_mdn(e: np.ndarray, y: np.ndarray, cfg: MDNConfig, seed: int) -> tuple[MD
 def save_mdn(model: MDN, cfg: MDNConfig, summary: dict, path: str | Path) -> None:
     obj = {"format": "dualspace.mdn/1", "config": asdict(cfg), "cond_dim": model.cond_dim,
            "y_dim": model.y_dim, "summary": summary, "state": model.state_dict()}
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    save_torch(obj, path)
 
 
 def load_mdn(path: str | Path) -> MDN:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .io import atomic_path
+from .io import save_torch
 from .nn.feature_nets import ResNet18Features, SeriesCNN
 
 log = logging.getLogger("dualspace.features")
@@ -111,8 +111,7 @@ class Phi:
         obj = {"format": "dualspace.phi/1", "info": self.info, "state": self.net.state_dict(),
                "pca_mean": torch.from_numpy(self.pca_mean), "pca_components": torch.from_numpy(self.pca_components),
                "pca_scale": torch.from_numpy(self.pca_scale)}
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
+        save_torch(obj, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "Phi":
@@ -130,6 +129,7 @@ def fit_phi(x: np.ndarray, y: np.ndarray, kind: str, n_classes: int, cfg: PhiCon
     from sklearn.decomposition import PCA
 
     shape = tuple(x.shape[1:])
+    torch.manual_seed(seed)  # the initial weights: phi, and so y and every tau, must be a function of the seed
     net = build_net(kind, shape, n_classes, cfg)
     if cfg.weights == "train":
         source, val_acc = "trained on the train split", train_classifier(net, x, y, cfg, seed)

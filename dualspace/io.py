@@ -7,13 +7,14 @@ import hashlib
 import json
 import os
 import tempfile
+from io import BytesIO
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import h5py
 import numpy as np
 
-__all__ = ["atomic_path", "sha256_file", "write_h5", "read_h5", "read_h5_attrs"]
+__all__ = ["atomic_path", "save_torch", "sha256_file", "write_h5", "read_h5", "read_h5_attrs"]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -43,6 +44,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_torch(obj: Any, path: str | Path) -> None:
+    """`torch.save` to `path` atomically, byte-for-byte reproducible.
+
+    torch.save names the zip archive inside the file after the file it writes to; saving to the
+    temp file of `atomic_path` would put its random name in the bytes, so equal objects (two runs with
+    the same seed, a local and a SLURM run) would give different files. Saving to memory first
+    names the archive "archive" every time.
+    """
+    import torch
+
+    buf = BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getbuffer())
 
 
 def _umask() -> int:

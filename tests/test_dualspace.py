@@ -110,3 +110,25 @@ def test_pairs_wrong_width_is_named(tmp_path):
                                  "label": np.zeros(3, np.int64)})
     with pytest.raises(ValueError, match=r"p\.h5: dataset 'y' has width 5, expected 32"):
         read_pairs(tmp_path / "p.h5", y_dim=32)
+
+
+def test_trained_stages_are_functions_of_the_seed(tmp_path):
+    """phi and the MDN depend on the seed only, not on the global RNG state a process happens to have,
+    and their files are byte-identical: what lets a SLURM run reproduce a local run's tau tables."""
+    from dualspace.features import PhiConfig, fit_phi
+    from dualspace.io import sha256_file
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((200, 3, 32)).astype(np.float32), np.arange(200) % 4
+    e, ycont = np.eye(4, dtype=np.float32)[y], rng.standard_normal((200, 2)).astype(np.float32)
+    cfg, mcfg = PhiConfig(epochs=1, pca_dim=4, cnn_width=8, feature_dim=8, batch_size=32), MDNConfig(max_epochs=3)
+    digests = []
+    for run, state in enumerate((1, 2)):
+        torch.manual_seed(state)  # another import order or test order leaves another global state
+        torch.rand(7)
+        fit_phi(x, y, "series", 4, cfg, seed=0).save(tmp_path / f"phi{run}.pt")
+        torch.manual_seed(state + 10)
+        model, summary = fit_mdn(e, ycont, mcfg, seed=0)
+        save_mdn(model, mcfg, summary, tmp_path / f"mdn{run}.pt")
+        digests.append((sha256_file(tmp_path / f"phi{run}.pt"), sha256_file(tmp_path / f"mdn{run}.pt")))
+    assert digests[0] == digests[1]

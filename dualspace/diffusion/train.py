@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data import one_hot
-from ..io import atomic_path
+from ..io import save_torch
 from .ema import EMA
 from .model import DiffusionConfig, DiffusionGenerator, pick_device
 
@@ -51,8 +51,7 @@ def _fingerprint(cfg: DiffusionConfig, train: TrainConfig, x: np.ndarray, labels
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    save_torch(obj, path)
 
 
 def train_diffusion(
