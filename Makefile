@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test lint dryrun report clean venv
+.PHONY: run test test-cluster lint dryrun report clean venv
 
 # The venv is rebuilt when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -22,6 +22,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The tiny DAG on a real single-node SLURM cluster started on this machine (installs slurm-wlm, munge,
+# slurm-client with apt when missing; needs root or sudo); stops the daemons it started.
+test-cluster: $(STAMP)
+	tests/cluster/slurm-cluster.sh $(BIN)/python -m pytest -q -s --durations=5 tests/cluster
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -21,6 +21,15 @@ def compute(ds):
     return {"threads": 2, "mem_mb": 4000, "gpu": 0, **config[ds].get("compute", {})}
 
 
+# Each SLURM job runs a job-step snakemake process (~0.5 GB) beside the script: memory requests carry it.
+JOBSTEP_MB = 512
+
+
+def job_mb(script_mb):
+    """Memory to request: what the script needs plus the job-step process."""
+    return int(script_mb) + JOBSTEP_MB
+
+
 IMAGE_DATASETS = ["digits", "cifar10", "mnist"]
 
 

@@ -15,7 +15,7 @@ rule prepare_data:
         "results/{ds}/benchmarks/prepare_data.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wc: 6000 if wc.ds in ("cifar10", "mnist") else 3000,
+        mem_mb=lambda wc: job_mb(6000 if wc.ds in ("cifar10", "mnist") else 3000),
         runtime=20,
     conda:
         ENV

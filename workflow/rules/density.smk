@@ -16,7 +16,7 @@ rule train_mdn:
         "results/{ds}/benchmarks/train_mdn.tsv"
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
-        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        mem_mb=lambda wc: job_mb(compute(wc.ds)["mem_mb"]),
         runtime=30,
     conda:
         ENV
@@ -36,7 +36,7 @@ rule calibrate:
         "results/{ds}/logs/calibrate_alpha{alpha}.log",
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=job_mb(1000),
         runtime=5,
     conda:
         ENV

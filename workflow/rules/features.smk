@@ -16,7 +16,7 @@ rule fit_phi:
         "results/{ds}/benchmarks/fit_phi.tsv"
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
-        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        mem_mb=lambda wc: job_mb(compute(wc.ds)["mem_mb"]),
         runtime=lambda wc: 30 if compute(wc.ds)["gpu"] == 0 else 120,
         gpu=lambda wc: compute(wc.ds)["gpu"],
     conda:
@@ -36,7 +36,7 @@ rule dump_pairs:
         "results/{ds}/logs/dump_pairs_{split}.log",
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
-        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        mem_mb=lambda wc: job_mb(compute(wc.ds)["mem_mb"]),
         runtime=30,
     conda:
         ENV

@@ -27,7 +27,7 @@ rule figures:
         "results/{ds}/logs/figures.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=job_mb(2000),
         runtime=5,
     conda:
         ENV

@@ -16,7 +16,7 @@ rule train_generator:
         "results/{ds}/benchmarks/train_generator.tsv"
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
-        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        mem_mb=lambda wc: job_mb(compute(wc.ds)["mem_mb"]),
         runtime=lambda wc: 60 if compute(wc.ds)["gpu"] == 0 else 24 * 60,
         gpu=lambda wc: compute(wc.ds)["gpu"],
     conda:

@@ -17,7 +17,7 @@ rule fid_features:
         "results/{ds}/benchmarks/fid_features.tsv"
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
-        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        mem_mb=lambda wc: job_mb(compute(wc.ds)["mem_mb"]),
         runtime=30,
         gpu=lambda wc: compute(wc.ds)["gpu"],
     conda:
@@ -45,7 +45,7 @@ rule metrics:
         "results/{ds}/benchmarks/metrics.tsv"
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
-        mem_mb=3000,
+        mem_mb=job_mb(3000),
         runtime=15,
     conda:
         ENV

@@ -19,7 +19,7 @@ rule sample_drafts:
         "results/{ds}/benchmarks/sample_drafts.tsv"
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
-        mem_mb=lambda wc: compute(wc.ds)["mem_mb"],
+        mem_mb=lambda wc: job_mb(compute(wc.ds)["mem_mb"]),
         runtime=lambda wc: 60 if compute(wc.ds)["gpu"] == 0 else 240,
         gpu=lambda wc: compute(wc.ds)["gpu"],
     conda:
@@ -43,7 +43,7 @@ rule select_region:
         "results/{ds}/logs/select_region_alpha{alpha}.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=job_mb(2000),
         runtime=5,
     conda:
         ENV
