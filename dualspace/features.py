@@ -49,21 +49,23 @@ def build_net(kind: str, shape: tuple[int, ...], n_classes: int, cfg: PhiConfig)
     raise ValueError(f"unknown data kind '{kind}' (expected 'image' or 'series')")
 
 
-def train_classifier(net: nn.Module, x: np.ndarray, y: np.ndarray, cfg: PhiConfig, seed: int) -> float:
-    """Train `net` as a classifier on (x, y) minus a validation slice; returns validation accuracy."""
+def train_classifier(net: nn.Module, x: np.ndarray, y: np.ndarray, cfg: PhiConfig, seed: int,
+                     device: torch.device | str = "cpu") -> float:
+    """Train `net` (on `device`) as a classifier on (x, y) minus a validation slice; returns validation accuracy."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     perm = torch.randperm(len(x), generator=g)
     n_val = max(1, int(round(cfg.val_fraction * len(x))))
-    val, tr = perm[:n_val], perm[n_val:]
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    val, tr = perm[:n_val].to(device), perm[n_val:]
+    xt, yt = torch.as_tensor(x).to(device), torch.as_tensor(y).to(device)  # the split lives on the device
+    net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * max(1, len(tr) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     net.train()
     bar = tqdm(total=steps, desc="train phi", mininterval=2.0)
     for _ in range(cfg.epochs):
-        order = tr[torch.randperm(len(tr), generator=g)]
+        order = tr[torch.randperm(len(tr), generator=g)].to(device)
         for i in range(max(1, len(tr) // cfg.batch_size)):
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             loss = F.cross_entropy(net(xt[idx]), yt[idx])
@@ -93,10 +95,17 @@ class Phi:
         self.pca_scale = pca_scale.astype(np.float32)  # (d,) sqrt explained variance: y is whitened
         self.info = info
 
+    def to(self, device: torch.device | str) -> "Phi":
+        """Run the network on `device` (features come back as NumPy arrays either way)."""
+        self.net.to(device)
+        return self
+
     @torch.no_grad()
     def features(self, x: np.ndarray, batch: int = 512) -> np.ndarray:
         """(N, *shape) data-space inputs -> (N, D_phi) raw features."""
-        out = [self.net.features(torch.as_tensor(x[i:i + batch])).float().numpy() for i in range(0, len(x), batch)]
+        device = next(self.net.parameters()).device
+        out = [self.net.features(torch.as_tensor(x[i:i + batch]).to(device)).float().cpu().numpy()
+               for i in range(0, len(x), batch)]
         return np.concatenate(out) if out else np.zeros((0, self.pca_mean.shape[0]), np.float32)
 
     def project(self, phi: np.ndarray) -> np.ndarray:
@@ -108,7 +117,8 @@ class Phi:
         return phi, self.project(phi)
 
     def save(self, path: str | Path) -> None:
-        obj = {"format": "dualspace.phi/1", "info": self.info, "state": self.net.state_dict(),
+        obj = {"format": "dualspace.phi/1", "info": self.info,
+               "state": {k: v.cpu() for k, v in self.net.state_dict().items()},
                "pca_mean": torch.from_numpy(self.pca_mean), "pca_components": torch.from_numpy(self.pca_components),
                "pca_scale": torch.from_numpy(self.pca_scale)}
         save_torch(obj, path)
@@ -124,15 +134,16 @@ class Phi:
         return cls(net, obj["pca_mean"].numpy(), obj["pca_components"].numpy(), obj["pca_scale"].numpy(), info)
 
 
-def fit_phi(x: np.ndarray, y: np.ndarray, kind: str, n_classes: int, cfg: PhiConfig, seed: int) -> Phi:
-    """Train (or load) the feature network on the train split, freeze it, fit PCA on train features."""
+def fit_phi(x: np.ndarray, y: np.ndarray, kind: str, n_classes: int, cfg: PhiConfig, seed: int,
+            device: torch.device | str = "cpu") -> Phi:
+    """Train (or load) the feature network on the train split (on `device`), freeze it, fit PCA on train features."""
     from sklearn.decomposition import PCA
 
     shape = tuple(x.shape[1:])
     torch.manual_seed(seed)  # the initial weights: phi, and so y and every tau, must be a function of the seed
     net = build_net(kind, shape, n_classes, cfg)
     if cfg.weights == "train":
-        source, val_acc = "trained on the train split", train_classifier(net, x, y, cfg, seed)
+        source, val_acc = "trained on the train split", train_classifier(net, x, y, cfg, seed, device)
     else:
         if kind != "image":
             raise ValueError("phi.weights may name an ImageNet state dict only for image datasets; use 'train'")
@@ -142,7 +153,7 @@ def fit_phi(x: np.ndarray, y: np.ndarray, kind: str, n_classes: int, cfg: PhiCon
                                     "torchvision ResNet-18 ImageNet state dict or 'train'")
         net.load_imagenet(torch.load(path, map_location="cpu", weights_only=True))
         source, val_acc = f"ImageNet weights {path}", None
-    net.eval().requires_grad_(False)
+    net.to(device).eval().requires_grad_(False)
     phi = Phi(net, np.zeros(1), np.zeros((1, 1)), np.ones(1), {})
     feats = phi.features(x)
     d = min(cfg.pca_dim, feats.shape[1], len(feats))

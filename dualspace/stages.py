@@ -34,14 +34,14 @@ def _config(cls, settings: Mapping[str, Any] | None, section: str):
 
 
 def train_generator(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int,
-                    dataset: str) -> None:
+                    dataset: str, device: str = "auto", expect_gpu: bool = False) -> None:
     """rule train_generator: fit the conditional diffusion model on a train split file."""
     split, attrs = read_split(train_h5)
     s = dict(settings)
     train = _config(TrainConfig, s.pop("train", {}), f"{dataset}.generator.train")
     with _config_section(f"{dataset}.generator"):
         cfg = DiffusionConfig.from_dict(s)
-    train.seed = seed
+    train.seed, train.device, train.expect_gpu = seed, device, expect_gpu
     cfg.net.in_channels = split.x.shape[1]
     cfg.net.dims = split.x.ndim - 2
     log.info("training %s generator on %s: x %s, %s", dataset, train_h5, split.x.shape, cfg.to_dict())
@@ -49,27 +49,32 @@ def train_generator(train_h5: str | Path, out_path: str | Path, settings: Mappin
     train_diffusion(split.x, split.label, int(attrs["n_classes"]), cfg, train, out_path, data_meta=meta)
 
 
-def fit_phi(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int, dataset: str) -> None:
+def fit_phi(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int, dataset: str,
+            device: str = "auto", expect_gpu: bool = False) -> None:
     """rule fit_phi: train phi as a classifier on the train split, freeze it, fit PCA on train features."""
     from .features import PhiConfig, fit_phi as _fit
+    from .runtime import pick_device
 
     split, attrs = read_split(train_h5)
     cfg = _config(PhiConfig, settings, f"{dataset}.phi")
-    phi = _fit(split.x, split.label, attrs["kind"], int(attrs["n_classes"]), cfg, seed)
+    phi = _fit(split.x, split.label, attrs["kind"], int(attrs["n_classes"]), cfg, seed,
+               pick_device(device, expect_gpu))
     phi.info["dataset"] = dataset
     phi.save(out_path)
 
 
-def dump_pairs(generator_pt: str | Path, phi_pt: str | Path, split_h5: str | Path, out_h5: str | Path) -> None:
+def dump_pairs(generator_pt: str | Path, phi_pt: str | Path, split_h5: str | Path, out_h5: str | Path,
+               device: str = "auto", expect_gpu: bool = False) -> None:
     """rule dump_pairs: (e = g(c), y = PCA(phi(x)), label) for every example of one split."""
     from .features import Phi
     from .generator import load_generator
     from .io import write_h5
+    from .runtime import pick_device
 
     split, attrs = read_split(split_h5)
     gen = load_generator(generator_pt, dataset=attrs["dataset"], shape=split.x.shape[1:],
                          n_classes=int(attrs["n_classes"]))
-    phi = Phi.load(phi_pt)
+    phi = Phi.load(phi_pt).to(pick_device(device, expect_gpu))
     _, y = phi(split.x)
     e = gen.embed(split.label)
     write_h5(out_h5, {"e": e, "y": y, "label": split.label},
@@ -136,16 +141,19 @@ def read_thresholds(path: str | Path, alpha: float):
 
 
 def sample_drafts(generator_pt: str | Path, phi_pt: str | Path, mdn_pt: str | Path, out_h5: str | Path, K: int,
-                  sampler: Mapping[str, Any], seed: int, dataset: str, bf16: bool = False) -> None:
+                  sampler: Mapping[str, Any], seed: int, dataset: str, bf16: bool = False, device: str = "auto",
+                  expect_gpu: bool = False) -> None:
     """rule sample_drafts: K drafts per class, their features, PCA coordinates and scores (once per dataset)."""
     from .density import load_mdn, scores
     from .diffusion import SamplerConfig
     from .features import Phi
     from .generator import load_generator
     from .io import write_h5
+    from .runtime import pick_device
 
-    gen = load_generator(generator_pt, dataset=dataset)
-    phi, mdn = Phi.load(phi_pt), load_mdn(mdn_pt)
+    dev = pick_device(device, expect_gpu)
+    gen = load_generator(generator_pt, device=dev, dataset=dataset)
+    phi, mdn = Phi.load(phi_pt).to(dev), load_mdn(mdn_pt)
     cfg = _config(SamplerConfig, sampler, f"{dataset}.sampler")
     labels = np.repeat(np.arange(gen.n_classes), K)
     x = gen.sample(labels, seed=seed, sampler=cfg, bf16=bf16)

@@ -20,6 +20,24 @@ def test_default_target_dry_run(workdir):
         assert f"results/{ds}/data/train.h5" in out and f"results/{ds}/generator/model.pt" in out
 
 
+def test_full_scale_dag_resolves_under_the_slurm_profile(workdir):
+    """`snakemake -n --profile workflow/profiles/slurm results/cifar10/metrics.csv` (and har): the whole DAG,
+    with the GPU request, the threads and the job-step memory that the slurm profile turns into sbatch flags."""
+    proc = snakemake("results/cifar10/metrics.csv", "results/har/metrics.csv", "-n", "--profile",
+                     "workflow/profiles/slurm", cwd=workdir, check=True)
+    out = proc.stdout + proc.stderr
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
+    assert jobs == {"prepare_data": 2, "fit_phi": 2, "train_generator": 2, "dump_pairs": 6, "train_mdn": 2,
+                    "calibrate": 8, "sample_drafts": 2, "fid_features": 1, "metrics": 2, "total": 27}, jobs
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    train = re.search(r"^rule train_generator:.*?wildcards: ds=cifar10.*?resources: ([^\n]+)", out, re.S | re.M)
+    resources = dict(kv.split("=", 1) for kv in train.group(1).split(", "))
+    assert resources["gpu"] == str(config["cifar10"]["compute"]["gpu"]) == "1"
+    assert int(resources["mem_mb"]) == config["cifar10"]["compute"]["mem_mb"] + 512  # + the job-step process
+    profile = yaml.safe_load((workdir / "workflow/profiles/slurm/config.yaml").read_text())
+    assert profile["executor"] == "slurm" and "cpus_per_task" not in profile.get("default-resources", {})
+
+
 def test_lint_is_clean():
     proc = snakemake("--lint", cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr

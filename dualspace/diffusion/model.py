@@ -47,13 +47,6 @@ class DiffusionConfig:
         return d
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """'auto' -> cuda when present, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def autocast(device: torch.device, bf16: bool):
     """bf16 autocast on the given device (fast with AMX on CPUs and on GPUs), or nothing."""
     if not bf16:

@@ -17,8 +17,8 @@ FIGURE_ALPHA = config["figures"]["alpha"]
 
 
 def compute(ds):
-    """Threads, memory and GPUs a dataset's heavy rules ask for (config `<ds>.compute`)."""
-    return {"threads": 2, "mem_mb": 4000, "gpu": 0, **config[ds].get("compute", {})}
+    """Threads, memory, GPUs and device of a dataset's heavy rules (config `<ds>.compute`)."""
+    return {"threads": 2, "mem_mb": 4000, "gpu": 0, "device": "auto", **config[ds].get("compute", {})}
 
 
 # Each SLURM job runs a job-step snakemake process (~0.5 GB) beside the script: memory requests carry it.

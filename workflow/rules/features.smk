@@ -7,6 +7,7 @@ rule fit_phi:
     output:
         "results/{ds}/phi/phi.pt",
     params:
+        device=lambda wc: compute(wc.ds)["device"],
         seed=config["seed"],
         settings=lambda wc: config[wc.ds]["phi"],
         version=VERSION,
@@ -32,12 +33,15 @@ rule dump_pairs:
         split="results/{ds}/data/{split}.h5",
     output:
         "results/{ds}/pairs/{split}.h5",
+    params:
+        device=lambda wc: compute(wc.ds)["device"],
     log:
         "results/{ds}/logs/dump_pairs_{split}.log",
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
         mem_mb=lambda wc: job_mb(compute(wc.ds)["mem_mb"]),
         runtime=30,
+        gpu=lambda wc: compute(wc.ds)["gpu"],
     conda:
         ENV
     script:

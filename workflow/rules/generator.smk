@@ -7,6 +7,7 @@ rule train_generator:
     output:
         "results/{ds}/generator/model.pt",
     params:
+        device=lambda wc: compute(wc.ds)["device"],
         seed=config["seed"],
         settings=lambda wc: config[wc.ds]["generator"],
         version=VERSION,

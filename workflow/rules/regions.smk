@@ -9,6 +9,7 @@ rule sample_drafts:
     output:
         "results/{ds}/drafts/drafts.h5",
     params:
+        device=lambda wc: compute(wc.ds)["device"],
         seed=config["seed"],
         K=config["regions"]["K"],
         sampler=lambda wc: config[wc.ds]["sampler"],

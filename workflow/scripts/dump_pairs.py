@@ -6,4 +6,5 @@ from dualspace.stages import dump_pairs
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake.log[0]):
-    dump_pairs(snakemake.input.generator, snakemake.input.phi, snakemake.input.split, snakemake.output[0])
+    dump_pairs(snakemake.input.generator, snakemake.input.phi, snakemake.input.split, snakemake.output[0],
+               device=snakemake.params.device, expect_gpu=snakemake.resources.get("gpu", 0) > 0)

@@ -12,4 +12,6 @@ with log_to(snakemake.log[0]):
         settings=snakemake.params.settings,
         seed=snakemake.params.seed,
         dataset=snakemake.wildcards.ds,
+        device=snakemake.params.device,
+        expect_gpu=snakemake.resources.get("gpu", 0) > 0,
     )
