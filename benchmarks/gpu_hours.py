@@ -2,9 +2,9 @@
 
 For each network of a full-scale config (the U-Net of `<ds>.generator`, phi's network, InceptionV3 for
 FID) it counts FLOPs with torch.utils.flop_counter (forward, and forward + backward for training),
-multiplies them by the work each stage does under config/config.yaml (steps x batch, epochs x split,
-K drafts x DDIM steps x 2 for guidance, ...), times a few real steps of the same networks on this CPU,
-and reports:
+multiplies them by the work each stage does under config/config.yaml + config/full-scale.yaml
+(steps x batch, epochs x split, K drafts x DDIM steps x 2 for guidance, ...), times a few real steps
+of the same networks on this CPU, and reports:
 
 - CPU hours: stage FLOPs / the throughput measured here (what a run without a GPU would take);
 - GPU hours: stage FLOPs / (u x bf16 dense peak) for an A100 (312 TFLOP/s) and an H100 SXM (989 TFLOP/s),
@@ -117,9 +117,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8, help="batch timed per network on the CPU")
+    ap.add_argument("--configfile", default=str(ROOT / "config" / "full-scale.yaml"),
+                    help="overlay on config/config.yaml, as snakemake --configfile (default: the full-scale one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for key, value in (yaml.safe_load(Path(args.configfile).read_text()) or {}).items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) and isinstance(config.get(key), dict) \
+            else value
     peak = matmul_flops_per_s()
     K = config["regions"]["K"]
     print(f"threads={args.threads}, fp32 matmul {peak / 1e9:.0f} GFLOP/s, K={K}\n")

@@ -36,6 +36,12 @@ def test_full_scale_dag_resolves_under_the_slurm_profile(workdir):
     assert int(resources["mem_mb"]) == config["cifar10"]["compute"]["mem_mb"] + 512  # + the job-step process
     profile = yaml.safe_load((workdir / "workflow/profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm" and "cpus_per_task" not in profile.get("default-resources", {})
+    # config/full-scale.yaml: rule all over both full-scale datasets, figures and regions included
+    proc = snakemake("-n", "--profile", "workflow/profiles/slurm", "--configfile", "config/full-scale.yaml",
+                     cwd=workdir, check=True)
+    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M)}
+    assert jobs["train_generator"] == 2 and jobs["figures"] == 2 and jobs["select_region"] == 8, jobs
+    assert "results/cifar10/figures/calibration.png" in proc.stdout and "results/digits" not in proc.stdout
 
 
 def test_lint_is_clean():
