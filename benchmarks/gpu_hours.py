@@ -150,7 +150,7 @@ def main() -> None:
             n_fid = min(config["metrics"]["fid_max_drafts"], n_drafts) + size["test"]
             stages.append(("fid_features", f"InceptionV3 on {n_fid} images", f_inc * n_fid, f_inc / t_inc))
         for stage, work, flops, rate in stages:
-            gpu = {name: " to ".join(_hours(flops / (u * p)) for u in MFU) for name, p in GPUS.items()}
+            gpu = {name: " to ".join(dict.fromkeys(_hours(flops / (u * p)) for u in MFU)) for name, p in GPUS.items()}
             print(f"| {ds} | {stage} | {work} | {flops / 1e12:,.1f} | {rate / 1e9:.0f} | {100 * rate / peak:.0f}% | "
                   f"{_hours(flops / rate)} | {gpu['A100']} | {gpu['H100']} |", flush=True)
 
