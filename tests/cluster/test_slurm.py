@@ -69,12 +69,14 @@ def runs(tmp_path_factory):
     slurm, local = _workdir(base / "slurm"), _workdir(base / "local")
     t0 = time.time()
     exe = Path(sys.executable).with_name("snakemake")
-    reference = subprocess.Popen([str(exe), "--cores", "1", "--configfile", "tiny.yaml"], cwd=local, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    proc = snakemake(*CLUSTER_ARGS, "--configfile", "tiny.yaml", cwd=slurm)
-    out, _ = reference.communicate()
+    log = base / "local.log"
+    with open(log, "w") as out:  # a file, not a pipe: nobody reads it until the SLURM run is over
+        reference = subprocess.Popen([str(exe), "--cores", "1", "--configfile", "tiny.yaml"], cwd=local,
+                                     stdout=out, stderr=subprocess.STDOUT)
+        proc = snakemake(*CLUSTER_ARGS, "--configfile", "tiny.yaml", cwd=slurm)
+        reference.wait()
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    assert reference.returncode == 0, out[-5000:]
+    assert reference.returncode == 0, log.read_text()[-5000:]
     print(f"\ntiny DAG through SLURM and locally, side by side: {time.time() - t0:.0f} s")
     return slurm, local, proc
 
