@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from snakemake.utils import update_config
 from torch.utils.flop_counter import FlopCounterMode
 
 from dualspace.diffusion import DiffusionConfig, DiffusionGenerator
@@ -122,9 +123,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for key, value in (yaml.safe_load(Path(args.configfile).read_text()) or {}).items():
-        config[key] = {**config[key], **value} if isinstance(value, dict) and isinstance(config.get(key), dict) \
-            else value
+    update_config(config, yaml.safe_load(Path(args.configfile).read_text()) or {})  # as --configfile merges
     peak = matmul_flops_per_s()
     K = config["regions"]["K"]
     print(f"threads={args.threads}, fp32 matmul {peak / 1e9:.0f} GFLOP/s, K={K}\n")

@@ -223,12 +223,11 @@ def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path
     """
     import pandas as pd
 
-    from .density import load_mdn
+    from .conformal import accept
+    from .density import load_mdn, scores
     from .evaluation import metrics_table
     from .generator import load_generator
     from .io import atomic_path, read_h5
-
-    from .density import scores
 
     mdn = load_mdn(mdn_pt)
     test_e, test_y, test_label, _ = read_pairs(test_pairs_h5, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
@@ -238,7 +237,7 @@ def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path
     tables = [read_thresholds(path, alpha) for alpha, path in zip(alphas, tau_csvs)]
     rows = metrics_table(dataset, tables, test_scores, test_y, test_label, drafts, mdn,
                          gen.embed(np.arange(gen.n_classes)), seed=seed)
-    accepted = {t.alpha: drafts["score"] <= t.tau_for(drafts["label"]) for t in tables}
+    accepted = {t.alpha: accept(drafts["score"], drafts["label"], t) for t in tables}
     pooled = [r for r in rows if r["class"] == "all"]
     if fid_h5 is not None:
         from .evaluation import fid_columns

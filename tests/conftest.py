@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,16 +25,24 @@ def snakemake(*args: str, cwd: Path = ROOT, check: bool = False) -> subprocess.C
     return proc
 
 
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "environment.yml")
+
+
+def copy_workflow(dst: Path) -> Path:
+    """A copy of the workflow (Snakefile, workflow/, config/, environment.yml) in `dst`, so runs never touch results/."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        shutil.copytree(src, dst / name) if src.is_dir() else shutil.copy(src, dst / name)
+    return dst
+
+
+def job_counts(text: str) -> dict[str, int]:
+    """Jobs per rule (and `total`) from the job-stats table Snakemake prints for a run or a dry run."""
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", text, flags=re.M)}
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """A copy of the workflow (Snakefile, workflow/, config/, environment.yml) in a temp dir, so runs never touch results/."""
-    for name in ("Snakefile", "workflow", "config", "environment.yml"):
-        src = ROOT / name
-        dst = tmp_path / name
-        if src.is_dir():
-            import shutil
-
-            shutil.copytree(src, dst)
-        else:
-            dst.write_bytes(src.read_bytes())
-    return tmp_path
+    """A copy of the workflow in a temp dir (see `copy_workflow`)."""
+    return copy_workflow(tmp_path)

@@ -11,7 +11,7 @@ import torch
 
 from dualspace.data import load_dataset
 from dualspace.diffusion import (DiffusionConfig, DiffusionGenerator, NoiseSchedule, SamplerConfig, TrainConfig,
-                                 ddim_sample, ddim_timesteps, ddpm_sample, train_diffusion)
+                                 ddim_timesteps, ddpm_sample, train_diffusion)
 from dualspace.generator import ConditionalGenerator, load_generator
 from dualspace.nn import UNet, UNetConfig
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, snakemake
+from conftest import ROOT, copy_workflow, job_counts, snakemake
 
 ALPHAS = [0.5, 0.8, 0.9, 0.95]
 
@@ -33,10 +30,7 @@ def _tiny(config: dict) -> dict:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A complete tiny run of `rule all` in a temp copy of the workflow."""
-    wd = tmp_path_factory.mktemp("pipeline")
-    for name in ("Snakefile", "workflow", "config", "environment.yml"):
-        src = ROOT / name
-        shutil.copytree(src, wd / name) if src.is_dir() else shutil.copy(src, wd / name)
+    wd = copy_workflow(tmp_path_factory.mktemp("pipeline"))
     config = _tiny(yaml.safe_load((wd / "config" / "config.yaml").read_text()))
     (wd / "tiny.yaml").write_text(yaml.safe_dump(config))
     snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=wd, check=True)
@@ -152,9 +146,9 @@ def test_changing_alphas_reruns_only_calibration_and_regions(tiny_run):
     config["alphas"] = [0.5, 0.7, 0.9]
     (tiny_run / "alphas.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake("-n", "--configfile", "alphas.yaml", cwd=tiny_run, check=True)
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    jobs = job_counts(proc.stdout)
     assert set(jobs) == {"calibrate", "select_region", "metrics", "figures", "all", "total"}, jobs
-    assert jobs["calibrate"] == "2" and jobs["select_region"] == "2"  # alpha 0.7 for both datasets
+    assert jobs["calibrate"] == 2 and jobs["select_region"] == 2  # alpha 0.7 for both datasets
 
 
 def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
@@ -163,7 +157,7 @@ def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
     edit(config)
     (tiny_run / f"{name}.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake("-n", "--configfile", f"{name}.yaml", cwd=tiny_run, check=True)
-    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M) if rule != "total"}
+    return {rule: n for rule, n in job_counts(proc.stdout).items() if rule != "total"}
 
 
 # every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more

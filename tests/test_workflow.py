@@ -8,14 +8,14 @@ import h5py
 import pytest
 import yaml
 
-from conftest import ROOT, snakemake
+from conftest import ROOT, job_counts, snakemake
 
 
 def test_default_target_dry_run(workdir):
     proc = snakemake("-n", cwd=workdir, check=True)
     out = proc.stdout + proc.stderr
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert jobs["prepare_data"] == "2" and jobs["train_generator"] == "2" and jobs["all"] == "1"
+    jobs = job_counts(out)
+    assert jobs["prepare_data"] == 2 and jobs["train_generator"] == 2 and jobs["all"] == 1
     for ds in ("digits", "hapt"):
         assert f"results/{ds}/data/train.h5" in out and f"results/{ds}/generator/model.pt" in out
 
@@ -26,7 +26,7 @@ def test_full_scale_dag_resolves_under_the_slurm_profile(workdir):
     proc = snakemake("results/cifar10/metrics.csv", "results/har/metrics.csv", "-n", "--profile",
                      "workflow/profiles/slurm", cwd=workdir, check=True)
     out = proc.stdout + proc.stderr
-    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M)}
+    jobs = job_counts(out)
     assert jobs == {"prepare_data": 2, "fit_phi": 2, "train_generator": 2, "dump_pairs": 6, "train_mdn": 2,
                     "calibrate": 8, "sample_drafts": 2, "fid_features": 1, "metrics": 2, "total": 27}, jobs
     config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
@@ -39,7 +39,7 @@ def test_full_scale_dag_resolves_under_the_slurm_profile(workdir):
     # config/full-scale.yaml: rule all over both full-scale datasets, figures and regions included
     proc = snakemake("-n", "--profile", "workflow/profiles/slurm", "--configfile", "config/full-scale.yaml",
                      cwd=workdir, check=True)
-    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M)}
+    jobs = job_counts(proc.stdout)
     assert jobs["train_generator"] == 2 and jobs["figures"] == 2 and jobs["select_region"] == 8, jobs
     assert "results/cifar10/figures/calibration.png" in proc.stdout and "results/digits" not in proc.stdout
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, snakemake
+from conftest import copy_workflow, snakemake
 
 JOBCOMP = os.environ.get("DUALSPACE_SLURM_JOBCOMP")
 pytestmark = pytest.mark.skipif(not (JOBCOMP and os.environ.get("SLURM_CONF")),
@@ -39,10 +38,7 @@ CLUSTER_ARGS = ["--profile", "workflow/profiles/slurm", "--slurm-status-command"
 def _workdir(path: Path) -> Path:
     from test_pipeline import _tiny
 
-    path.mkdir(parents=True)
-    for name in ("Snakefile", "workflow", "config", "environment.yml"):
-        src = ROOT / name
-        shutil.copytree(src, path / name) if src.is_dir() else shutil.copy(src, path / name)
+    copy_workflow(path)
     config = _tiny(yaml.safe_load((path / "config" / "config.yaml").read_text()))
     config["datasets"], config["alphas"] = DATASETS, ALPHAS
     (path / "tiny.yaml").write_text(yaml.safe_dump(config))
