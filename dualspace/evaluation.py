@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import metrics
-from .conformal import ThresholdTable
+from .conformal import ThresholdTable, accept
 
 
 def band_sigma(alpha: float, n_test: int, n_calib: int) -> float:
@@ -60,8 +60,7 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], test_scores: n
     base_all = _pair_metrics(test_y, d_y, prdc_k, "all")
     for table in tables:
         a = table.alpha
-        tau_test, tau_draft = table.tau_for(test_label), table.tau_for(d_label)
-        covered, accepted = test_scores <= tau_test, d_score <= tau_draft
+        covered, accepted = accept(test_scores, test_label, table), accept(d_score, d_label, table)
         log_vols = []
         for c in range(n_classes):
             i = int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0
@@ -132,7 +131,7 @@ def tstr_columns(phi, drafts_x: np.ndarray, drafts_label: np.ndarray, accepted_b
     for alpha, ok in accepted_by_alpha.items():
         tstr = math.nan
         if ok.sum() >= 10:
-            net = build_net("series", tuple(drafts_x.shape[1:]), phi.info["n_classes"], cfg)
+            net = build_net("series", tuple(drafts_x.shape[1:]), phi.info["n_classes"], cfg, seed)
             train_classifier(net, drafts_x[ok], drafts_label[ok], cfg, seed)
             tstr = accuracy(net.eval(), test_x, test_label)
         out[alpha] = {"tstr_acc": tstr, "trtr_acc": trtr, "trts_acc": trts}

@@ -40,13 +40,19 @@ class PhiConfig:
     batch_eval: int = 512
 
 
-def build_net(kind: str, shape: tuple[int, ...], n_classes: int, cfg: PhiConfig) -> nn.Module:
-    """ResNet-18 for images (C,H,W), SeriesCNN for series (C,T)."""
-    if kind == "image":
-        return ResNet18Features(n_classes, cfg.image_size)
-    if kind == "series":
+def build_net(kind: str, shape: tuple[int, ...], n_classes: int, cfg: PhiConfig, seed: int = 0) -> nn.Module:
+    """ResNet-18 for images (C,H,W), SeriesCNN for series (C,T), with initial weights drawn from `seed`.
+
+    The global RNG is left as it was: a trained network (phi, a TSTR classifier), and so y and every
+    tau, is a function of the seed, not of whatever ran before in the process.
+    """
+    if kind not in ("image", "series"):
+        raise ValueError(f"unknown data kind '{kind}' (expected 'image' or 'series')")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == "image":
+            return ResNet18Features(n_classes, cfg.image_size)
         return SeriesCNN(shape[0], n_classes, cfg.cnn_width, cfg.feature_dim)
-    raise ValueError(f"unknown data kind '{kind}' (expected 'image' or 'series')")
 
 
 def train_classifier(net: nn.Module, x: np.ndarray, y: np.ndarray, cfg: PhiConfig, seed: int,
@@ -140,8 +146,7 @@ def fit_phi(x: np.ndarray, y: np.ndarray, kind: str, n_classes: int, cfg: PhiCon
     from sklearn.decomposition import PCA
 
     shape = tuple(x.shape[1:])
-    torch.manual_seed(seed)  # the initial weights: phi, and so y and every tau, must be a function of the seed
-    net = build_net(kind, shape, n_classes, cfg)
+    net = build_net(kind, shape, n_classes, cfg, seed)
     if cfg.weights == "train":
         source, val_acc = "trained on the train split", train_classifier(net, x, y, cfg, seed, device)
     else:

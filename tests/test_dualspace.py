@@ -132,3 +132,23 @@ def test_trained_stages_are_functions_of_the_seed(tmp_path):
         save_mdn(model, mcfg, summary, tmp_path / f"mdn{run}.pt")
         digests.append((sha256_file(tmp_path / f"phi{run}.pt"), sha256_file(tmp_path / f"mdn{run}.pt")))
     assert digests[0] == digests[1]
+
+
+def test_build_net_draws_initial_weights_from_the_seed_only():
+    """Every trained network (phi, the TSTR classifiers) is built by build_net: its initial weights come
+    from the seed, whatever the global RNG state, and building one leaves the global RNG as it was."""
+    from dualspace.features import PhiConfig, build_net
+
+    cfg = PhiConfig(cnn_width=8, feature_dim=8)
+    states = []
+    for global_state in (5, 6):
+        torch.manual_seed(global_state)
+        states.append(build_net("series", (3, 32), 3, cfg, seed=1).state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    other = build_net("series", (3, 32), 3, cfg, seed=2).state_dict()
+    assert not all(torch.equal(states[0][k], other[k]) for k in states[0])
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    build_net("image", (1, 8, 8), 3, PhiConfig(), seed=1)
+    assert torch.equal(torch.rand(3), expected)
