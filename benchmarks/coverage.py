@@ -19,8 +19,9 @@ import numpy as np
 import yaml
 
 from dualspace.conformal import class_thresholds
-from dualspace.evaluation import band_sigma
-from dualspace.stages import pair_scores, read_thresholds
+from dualspace.metrics import band_sigma
+from dualspace.conformal import ThresholdTable
+from dualspace.stages.density import pair_scores
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
         pool_s, pool_label = np.concatenate([cal_s, s]), np.concatenate([cal_label, label])
         n_classes, n_calib_total = int(attrs["n_classes"]), len(cal_s)
         for alpha in alphas:
-            table = read_thresholds(f"{r}/conformal/tau_alpha{alpha}.csv", alpha)
+            table = ThresholdTable.from_csv(f"{r}/conformal/tau_alpha{alpha}.csv", alpha)
             covered = s <= table.tau_for(label)
             covs, ok = [], 0
             for c, n_cal, hi in zip(table.classes, table.n_calib, table.coverage_upper):

@@ -62,7 +62,7 @@ def measure(fn, reps: int = 2) -> tuple[float, float]:
 
 
 def generator_costs(cfg: dict, size: dict, batch: int):
-    g = dict(cfg["generator"])
+    g = dict(cfg["generator"]["diffusion"])
     train = g.pop("train")
     g.pop("device", None)
     dcfg = DiffusionConfig.from_dict(g)
@@ -137,7 +137,7 @@ def main() -> None:
         (fpt, tpt), (fpf, tpf), pcfg = phi_costs(cfg, size, args.batch)
         n_all = size["train"] + size["calib"] + size["test"]
         n_drafts = K * size["classes"]
-        S = cfg["sampler"]["steps"]
+        S = cfg["sampler"]["diffusion"]["steps"]
         stages = [  # stage, work, total FLOPs, measured FLOP/s of its network
             ("train_generator", f"{train['steps']} steps x {train['batch_size']}",
              ft * train["steps"] * train["batch_size"], ft / tt),

@@ -13,7 +13,8 @@ import argparse
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
-from dualspace.stages import pair_scores, read_pairs
+from dualspace.artifacts import Pairs
+from dualspace.stages.density import pair_scores
 
 
 def main() -> None:
@@ -27,8 +28,8 @@ def main() -> None:
     for ds in args.datasets:
         r = f"{args.results}/{ds}"
         mdn_nll, test_label, _ = pair_scores(f"{r}/mdn/model.pt", f"{r}/pairs/test.h5")
-        _, y_tr, lab_tr, _ = read_pairs(f"{r}/pairs/train.h5")
-        _, y_te, lab_te, _ = read_pairs(f"{r}/pairs/test.h5")
+        train, test = Pairs.read(f"{r}/pairs/train.h5"), Pairs.read(f"{r}/pairs/test.h5")
+        y_tr, lab_tr, y_te, lab_te = train.y, train.label, test.y, test.label
         gmm_nll = np.empty(len(y_te))
         for c in np.unique(lab_tr):
             gmm = GaussianMixture(args.components, covariance_type="diag", random_state=0, reg_covar=1e-6)

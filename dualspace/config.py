@@ -1,12 +1,32 @@
-"""Config checks that read as one line per problem, each naming its key (used by the Snakefile)."""
+"""Config checks that read as one line per problem, each naming its key (used by the Snakefile), and the
+few definitions the rules and the checks share (the alpha pattern, canonical params)."""
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 from jsonschema import Draft202012Validator
+
+from .data import DATASETS, REGISTRY
+
+# The alpha wildcard of the rules and the form every entry of `alphas` must print as: str(float) of a value in
+# (0, 1) is either 0.xxx or, below 1e-4, scientific (1e-05, 2.5e-07). One definition, so no alpha the
+# config accepts can miss its file pattern.
+ALPHA_PATTERN = r"0\.[0-9]+|[1-9](\.[0-9]+)?e-[0-9]+"
+
+
+def canonical(value: Any) -> Any:
+    """Dicts with keys sorted, recursively: Snakemake compares params by repr, so reordering config keys
+    must not look like a change."""
+    if isinstance(value, Mapping):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
 
 
 def _key(path) -> str:
@@ -17,18 +37,34 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
+def full_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The workflow schema with the registry filled in: the dataset names, and each dataset section's
+    `data` checked against its loader's options."""
+    schema = copy.deepcopy(yaml.safe_load(Path(schema_path).read_text()))
+    schema["$defs"]["dataset_name"] = {"enum": DATASETS}
+    for name, spec in REGISTRY.items():
+        data = {"type": "object", "additionalProperties": False, "properties": spec.options}
+        schema["properties"][name] = {"allOf": [{"$ref": "#/$defs/dataset"}, {"properties": {"data": data}}]}
+    return schema
+
+
 def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[str]:
     """Every schema violation and cross-key inconsistency in `config`, as 'key: what is wrong' lines."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = Draft202012Validator(schema)
-    problems = [f"config key {_key(e.absolute_path)}: {e.message}"
-                for e in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))]
+    shared = set(yaml.safe_load(Path(schema_path).read_text())["properties"])
+    problems = [f"config key {key}: not a setting and not a dataset of the registry (datasets: {DATASETS})"
+                for key in config if key not in shared and key not in REGISTRY]
+    validator = Draft202012Validator(full_schema(schema_path))
+    problems += [f"config key {_key(e.absolute_path)}: {e.message}"
+                 for e in sorted(validator.iter_errors({k: v for k, v in config.items() if k in shared or k in REGISTRY}),
+                                 key=lambda e: list(map(str, e.absolute_path)))]
     if problems:
         return problems
-    digits = config["digits"]["data"]
-    if digits.get("calib_fraction", 0.2) + digits.get("test_fraction", 0.2) >= 1:
-        problems.append("config keys digits.data.calib_fraction + digits.data.test_fraction must sum to < 1 "
-                        "(the rest is the train split)")
+    for name in REGISTRY:
+        if name in config:
+            problems += REGISTRY[name].check(config[name]["data"])
+    for i, alpha in enumerate(config["alphas"]):
+        if not re.fullmatch(ALPHA_PATTERN, str(alpha)):
+            problems.append(f"config key alphas[{i}]: {alpha} does not print as a plain decimal or 1e-N number")
     if config["figures"]["alpha"] not in config["alphas"]:
         problems.append(f"config key figures.alpha: {config['figures']['alpha']} is not one of alphas "
                         f"{config['alphas']}")

@@ -16,10 +16,13 @@ import math
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
 __all__ = ["ThresholdTable", "conformal_rank", "class_thresholds", "accept"]
+
+COLUMNS = ["class", "n_calib", "k", "tau", "coverage_lower", "coverage_upper"]  # of a tau_alpha{a}.csv
 
 
 def conformal_rank(n: int, alpha: float) -> int:
@@ -56,6 +59,36 @@ class ThresholdTable:
                  "coverage_upper": float(hi)}
                 for c, n, k, t, lo, hi in zip(self.classes, self.n_calib, self.k, self.tau, self.coverage_lower,
                                               self.coverage_upper)]
+
+    def to_csv(self, path: str | Path) -> None:
+        """One row per class (class, n_calib, k, tau, coverage band), written atomically."""
+        import pandas as pd
+
+        from .io import atomic_path
+
+        with atomic_path(path) as tmp:
+            pd.DataFrame(self.rows(), columns=COLUMNS).to_csv(tmp, index=False, float_format="%.10g")
+
+    @classmethod
+    def from_csv(cls, path: str | Path, alpha: float) -> "ThresholdTable":
+        """A table written by `to_csv`, checked: its columns, its k against the rank rule, its alpha."""
+        import pandas as pd
+
+        fix = f"delete it and rerun `snakemake {path}`"
+        try:
+            df = pd.read_csv(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"threshold table {path} does not exist; build it with `snakemake {path}`") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise ValueError(f"threshold table {path} is damaged ({e}); {fix}") from None
+        if list(df.columns) != COLUMNS or not len(df):
+            raise ValueError(f"threshold table {path} has columns {list(df.columns)}, expected {COLUMNS}; {fix}")
+        table = cls(alpha, df["class"].to_numpy(), df["n_calib"].to_numpy(), df["k"].to_numpy(),
+                    df["tau"].to_numpy(dtype=np.float64))
+        if [conformal_rank(int(n), alpha) for n in table.n_calib] != table.k.tolist():
+            raise ValueError(f"threshold table {path} was not calibrated for alpha = {alpha} (its ranks k disagree "
+                             f"with ceil((n + 1) alpha)); {fix}")
+        return table
 
     def tau_for(self, labels: np.ndarray) -> np.ndarray:
         """Threshold that applies to each label (the single marginal one in marginal mode)."""

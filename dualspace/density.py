@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .io import save_torch
+from .io import CheckpointError, check_trained_for, load_checkpoint, save_torch
 from .nn.mdn import MDN
 
 log = logging.getLogger("dualspace.density")
@@ -70,19 +70,25 @@ def fit_mdn(e: np.ndarray, y: np.ndarray, cfg: MDNConfig, seed: int) -> tuple[MD
     return model.eval(), {"best_val_nll": best, "best_epoch": best_epoch, "epochs": len(history)}
 
 
-def save_mdn(model: MDN, cfg: MDNConfig, summary: dict, path: str | Path) -> None:
+def save_mdn(model: MDN, cfg: MDNConfig, summary: dict, path: str | Path, dataset: str | None = None) -> None:
+    """The MDN with what it was trained for (dataset, widths of e and y), loadable with weights_only=True."""
     obj = {"format": "dualspace.mdn/1", "config": asdict(cfg), "cond_dim": model.cond_dim,
            "y_dim": model.y_dim, "summary": summary, "state": model.state_dict()}
+    if dataset is not None:
+        obj["dataset"] = dataset
     save_torch(obj, path)
 
 
-def load_mdn(path: str | Path) -> MDN:
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+def load_mdn(path: str | Path, **expect) -> MDN:
+    """Load an MDN checkpoint; `expect` (dataset, cond_dim, y_dim) is checked against what it was trained for."""
+    obj = load_checkpoint(path, "MDN checkpoint")
     if not isinstance(obj, dict) or obj.get("format") != "dualspace.mdn/1":
-        raise ValueError(f"{path} is not a dualspace MDN checkpoint")
+        raise CheckpointError(f"{path} is not a dualspace MDN checkpoint; delete it and rerun `snakemake {path}`")
+    check_trained_for(path, "MDN checkpoint", obj, expect)
     cfg = MDNConfig(**obj["config"])
     model = MDN(obj["cond_dim"], obj["y_dim"], cfg.n_components, cfg.hidden, cfg.sigma_floor)
     model.load_state_dict(obj["state"])
+    model.dataset = obj.get("dataset")
     return model.eval()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .io import save_torch
+from .io import CheckpointError, check_trained_for, load_checkpoint, save_torch
 from .nn.feature_nets import ResNet18Features, SeriesCNN
 
 log = logging.getLogger("dualspace.features")
@@ -40,19 +40,25 @@ class PhiConfig:
     batch_eval: int = 512
 
 
+# data kind -> feature network builder(shape, n_classes, cfg): the one place a kind meets its network
+FEATURE_NETS: dict[str, Callable[[tuple[int, ...], int, "PhiConfig"], nn.Module]] = {
+    "image": lambda shape, n_classes, cfg: ResNet18Features(n_classes, cfg.image_size),
+    "series": lambda shape, n_classes, cfg: SeriesCNN(shape[0], n_classes, cfg.cnn_width, cfg.feature_dim),
+}
+
+
 def build_net(kind: str, shape: tuple[int, ...], n_classes: int, cfg: PhiConfig, seed: int = 0) -> nn.Module:
-    """ResNet-18 for images (C,H,W), SeriesCNN for series (C,T), with initial weights drawn from `seed`.
+    """The feature network of `kind` (FEATURE_NETS) for examples of `shape`, initial weights drawn from `seed`.
 
     The global RNG is left as it was: a trained network (phi, a TSTR classifier), and so y and every
     tau, is a function of the seed, not of whatever ran before in the process.
     """
-    if kind not in ("image", "series"):
-        raise ValueError(f"unknown data kind '{kind}' (expected 'image' or 'series')")
+    if kind not in FEATURE_NETS:
+        raise ValueError(f"no feature network for data kind '{kind}' (known: {sorted(FEATURE_NETS)}); "
+                         "add one to dualspace.features.FEATURE_NETS")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if kind == "image":
-            return ResNet18Features(n_classes, cfg.image_size)
-        return SeriesCNN(shape[0], n_classes, cfg.cnn_width, cfg.feature_dim)
+        return FEATURE_NETS[kind](tuple(shape), n_classes, cfg)
 
 
 def train_classifier(net: nn.Module, x: np.ndarray, y: np.ndarray, cfg: PhiConfig, seed: int,
@@ -130,11 +136,13 @@ class Phi:
         save_torch(obj, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Phi":
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+    def load(cls, path: str | Path, **expect: Any) -> "Phi":
+        """Load a phi checkpoint; `expect` (dataset, kind, shape) is checked against what it was trained for."""
+        obj = load_checkpoint(path, "phi checkpoint")
         if not isinstance(obj, dict) or obj.get("format") != "dualspace.phi/1":
-            raise ValueError(f"{path} is not a dualspace phi checkpoint")
+            raise CheckpointError(f"{path} is not a dualspace phi checkpoint; delete it and rerun `snakemake {path}`")
         info = obj["info"]
+        check_trained_for(path, "phi checkpoint", info, expect)
         net = build_net(info["kind"], tuple(info["shape"]), info["n_classes"], PhiConfig(**info["config"]))
         net.load_state_dict(obj["state"])
         return cls(net, obj["pca_mean"].numpy(), obj["pca_components"].numpy(), obj["pca_scale"].numpy(), info)

@@ -1,19 +1,26 @@
-"""The generator interface the region stages see, and loading a trained generator from its checkpoint.
+"""Generator families: the interface the region stages see, the registry of families, and loading a
+trained generator from its checkpoint.
 
 A generator is anything with `n_classes`, `cond_dim`, `embed(labels) -> e` and
-`sample(labels, seed, ...) -> x`; drafts, pair dumps, regions and metrics use nothing else,
-so other families (a CVAE, a mixture of VAEs) can feed the same stages unchanged.
+`sample(labels, seed, sampler=...) -> x`; pair dumps, drafts, regions and metrics use nothing else.
+A family is one record (`GeneratorFamily`): its config dataclass, its sampler dataclass, `train`, and
+`from_checkpoint`. `<ds>.generator.family` picks one. Families are imported by name only when used,
+so nothing here (or in the stages) imports `diffusion` unless a diffusion generator is trained or loaded.
+Adding a family = a module with a `GENERATOR_FAMILY` record + one line in `FAMILIES` + its schema under
+`$defs` in workflow/schemas/config.schema.yaml.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
-from .diffusion import DiffusionGenerator
+from .io import check_trained_for, load_checkpoint
 
 
 @runtime_checkable
@@ -22,6 +29,7 @@ class ConditionalGenerator(Protocol):
 
     n_classes: int
     cond_dim: int
+    data_meta: dict  # what it was trained on: dataset, kind, shape, class_names[, channel_names]
 
     def embed(self, labels: np.ndarray) -> np.ndarray:
         """(N,) int labels -> (N, cond_dim) condition embeddings e = g(c)."""
@@ -30,27 +38,69 @@ class ConditionalGenerator(Protocol):
         """One draft per label: (N,) -> (N, *shape) in data space."""
 
 
-# checkpoint["family"] -> constructor from the checkpoint dict
-FAMILIES: dict[str, Callable[[dict[str, Any]], ConditionalGenerator]] = {
-    "diffusion": DiffusionGenerator.from_checkpoint,
+@dataclass(frozen=True)
+class GeneratorFamily:
+    """One family of conditional generators, as the stages see it."""
+
+    name: str
+    config: type  # dataclass of `<ds>.generator` (without `family`); built by `config.from_dict` if it has one
+    sampler: type  # dataclass of `<ds>.sampler`
+    # train(split, config, out_path, *, n_classes, meta, seed, device, expect_gpu): fit on the train split and
+    # write the checkpoint (a dict loadable with weights_only=True, holding "family" and "data" = meta) atomically
+    train: Callable[..., None]
+    from_checkpoint: Callable[[dict[str, Any]], ConditionalGenerator]
+
+    def make_config(self, settings: Mapping[str, Any] | None, section: str) -> Any:
+        """The family's config from a config section (without `family`), unknown keys named by section."""
+        return build_config(self.config, settings, section)
+
+    def make_sampler(self, settings: Mapping[str, Any] | None, section: str) -> Any:
+        return build_config(self.sampler, settings, section)
+
+
+# family name -> module holding its GENERATOR_FAMILY record (imported on first use)
+FAMILIES: dict[str, str] = {
+    "diffusion": "dualspace.diffusion.family",
+    "class_gaussian": "dualspace.class_gaussian",
 }
+DEFAULT_FAMILY = "diffusion"
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu", **expect: Any) -> ConditionalGenerator:
-    """Load a generator checkpoint (weights_only) and check it against `expect` (dataset, shape, n_classes)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"generator checkpoint {path} not found; build it with `snakemake {path}`")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    family = ckpt.get("family") if isinstance(ckpt, dict) else None
-    if family not in FAMILIES:
-        raise ValueError(f"{path}: not a dualspace generator checkpoint (family {family!r}; known {sorted(FAMILIES)})")
-    found = {"dataset": ckpt["data"].get("dataset"), "shape": list(ckpt["data"].get("shape", [])),
-             "n_classes": ckpt["n_classes"]}
-    for key, want in expect.items():
-        want = list(want) if isinstance(want, (tuple, list)) else want
-        if found.get(key) != want:
-            raise ValueError(f"{path} was trained for {key}={found.get(key)!r} but {want!r} is expected; "
-                             "delete it and rerun `snakemake` to retrain")
-    model = FAMILIES[family](ckpt)
-    return model.to(device) if isinstance(model, torch.nn.Module) else model
+def family(name: str) -> GeneratorFamily:
+    """The record of family `name`; an unknown name fails with the known ones listed."""
+    if name not in FAMILIES:
+        raise KeyError(f"unknown generator family '{name}'; known: {sorted(FAMILIES)}")
+    return importlib.import_module(FAMILIES[name]).GENERATOR_FAMILY
+
+
+@contextlib.contextmanager
+def config_section(section: str):
+    """Name the config section in the error when a settings dict has a key (or value) the dataclass refuses."""
+    try:
+        yield
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"config section '{section}': {e}") from None
+
+
+def build_config(cls: type, settings: Mapping[str, Any] | None, section: str) -> Any:
+    """`cls.from_dict(settings)` where the class has one, else `cls(**settings)`, errors naming `section`."""
+    settings = dict(settings or {})
+    with config_section(section):
+        return cls.from_dict(settings) if hasattr(cls, "from_dict") else cls(**settings)
+
+
+def load_generator(path: str | Path, device: Any = "cpu", **expect: Any) -> ConditionalGenerator:
+    """Load a generator checkpoint (weights_only) and check it against `expect` (dataset, kind, shape,
+    n_classes): a damaged file or one trained for something else is named, with the command that rebuilds it."""
+    ckpt = load_checkpoint(path, "generator checkpoint")
+    name = ckpt.get("family") if isinstance(ckpt, dict) else None
+    if name not in FAMILIES:
+        raise ValueError(f"{path}: not a dualspace generator checkpoint (family {name!r}; known {sorted(FAMILIES)}); "
+                         f"delete it and rerun `snakemake {path}`")
+    data = ckpt.get("data", {})
+    found = {"dataset": data.get("dataset"), "kind": data.get("kind"), "shape": list(data.get("shape", [])),
+             "n_classes": ckpt.get("n_classes")}
+    check_trained_for(path, "generator", found, expect)
+    model = family(name).from_checkpoint(ckpt)
+    model.family = name  # which family's sampler options apply
+    return model.to(device) if hasattr(model, "to") and device is not None else model

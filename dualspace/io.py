@@ -14,7 +14,12 @@ from typing import Any, Iterator, Mapping
 import h5py
 import numpy as np
 
-__all__ = ["atomic_path", "save_torch", "sha256_file", "write_h5", "read_h5", "read_h5_attrs"]
+__all__ = ["CheckpointError", "atomic_path", "check_trained_for", "load_checkpoint", "save_torch", "sha256_file",
+           "write_h5", "read_h5", "read_h5_attrs"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is damaged, foreign, or trained for other data; the message names it and the fix."""
 
 
 def sha256_file(path: str | Path) -> str:
@@ -60,6 +65,38 @@ def save_torch(obj: Any, path: str | Path) -> None:
     torch.save(obj, buf)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buf.getbuffer())
+
+
+def load_checkpoint(path: str | Path, what: str, rebuild: str | None = None) -> Any:
+    """`torch.load(path, weights_only=True)`; a missing or damaged file is an error naming it and the fix.
+
+    torch's own message for a file it cannot read suggests retrying with weights_only=False, which would
+    run code from the file: that hint is never passed on.
+    """
+    import torch
+
+    path = Path(path)
+    rebuild = rebuild or f"delete it and rerun `snakemake {path}` to rebuild it"
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist; build it with `snakemake {path}`")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
+        raise CheckpointError(f"{what} {path} is damaged or not a dualspace checkpoint ({type(e).__name__}); "
+                              f"it was not loaded. {rebuild[0].upper() + rebuild[1:]}") from None
+
+
+def check_trained_for(path: str | Path, what: str, found: Mapping[str, Any], expect: Mapping[str, Any]) -> None:
+    """Refuse a checkpoint whose recorded training data (`found`: dataset, kind, shape, ...) differs from `expect`."""
+    for key, want in expect.items():
+        if want is None:
+            continue
+        want = list(want) if isinstance(want, (tuple, list)) else want
+        got = found.get(key)
+        got = list(got) if isinstance(got, (tuple, list)) else got
+        if got != want:
+            raise CheckpointError(f"{what} {path} was trained for {key}={got!r}, but {want!r} is expected here; "
+                                  f"delete it and rerun `snakemake {path}` to retrain it")
 
 
 def _umask() -> int:

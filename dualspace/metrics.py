@@ -1,130 +1,148 @@
-"""Distances between feature sets and region statistics, blockwise so no N x N matrix beyond `block`^2.
+"""The metrics table of a run (results/{ds}/metrics.csv): one row per (alpha, class) plus a row per alpha
+for all classes; the distance and size maths it uses live in `distances`.
 
-- `mmd2_unbiased`: squared MMD with an RBF kernel and the median-heuristic bandwidth (Gretton et al.
-  2012, eq. 3, unbiased U-statistic).
-- `frechet_distance`: ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2}) (Heusel et al. 2017), the
-  formula torch-fidelity's FID uses, on any features.
-- `prdc`: precision, recall, density, coverage with k nearest neighbours (Naeem et al. 2020).
-- `logdet_cov`: regularised log-determinant of a covariance, a size measure of a point cloud.
-- `log_volume`: importance-sampled log volume of {y : -log p(y | e) <= tau}.
+Feature-space metrics use y, the whitened PCA coordinates of phi (the space the MDN and the
+regions live in), so covariances stay well-conditioned with a few dozen points per class.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
-from scipy.special import logsumexp
+import torch
 
-BLOCK = 4096
-
-
-def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # ||a_i - b_j||^2, (len(a), len(b)), clipped at 0 against round-off
-    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.maximum(d, 0.0)
+from . import distances
+from .conformal import ThresholdTable, accept
 
 
-def median_bandwidth(x: np.ndarray, y: np.ndarray, max_points: int = 2000, seed: int = 0) -> float:
-    """Median pairwise Euclidean distance of the pooled sample (on at most `max_points` of it)."""
-    z = np.concatenate([x, y]).astype(np.float64)
-    if len(z) > max_points:
-        z = z[np.random.default_rng(seed).choice(len(z), max_points, replace=False)]
-    d = np.sqrt(_sq_dists(z, z)[np.triu_indices(len(z), k=1)])
-    return float(np.median(d))
+def band_sigma(alpha: float, n_test: int, n_calib: int) -> float:
+    """Noise of a test-split coverage: binomial test draw plus the Beta spread of the calibration draw."""
+    if n_test == 0:
+        return math.nan
+    return math.sqrt(alpha * (1 - alpha) * (1 / n_test + 1 / (n_calib + 2)))
 
 
-def _kernel_sum(a: np.ndarray, b: np.ndarray, gamma: float, block: int, same: bool) -> float:
-    # sum_{i,j} exp(-gamma ||a_i - b_j||^2), without the diagonal when a is b
-    total = 0.0
-    for i in range(0, len(a), block):
-        for j in range(0, len(b), block):
-            k = np.exp(-gamma * _sq_dists(a[i:i + block], b[j:j + block]))
-            if same and i == j:
-                np.fill_diagonal(k, 0.0)
-            total += float(k.sum())
-    return total
-
-
-def mmd2_unbiased(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None, block: int = BLOCK) -> float:
-    """Unbiased MMD^2 between samples x (m, d) and y (n, d), kernel exp(-||u - v||^2 / (2 sigma^2))."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    m, n = len(x), len(y)
-    if m < 2 or n < 2:
-        raise ValueError(f"MMD needs at least 2 points per sample, got {m} and {n}")
-    sigma = bandwidth if bandwidth is not None else median_bandwidth(x, y)
-    gamma = 1.0 / (2.0 * sigma**2)
-    kxx = _kernel_sum(x, x, gamma, block, True) / (m * (m - 1))
-    kyy = _kernel_sum(y, y, gamma, block, True) / (n * (n - 1))
-    kxy = _kernel_sum(x, y, gamma, block, False) / (m * n)
-    return kxx + kyy - 2.0 * kxy
-
-
-def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
-    """Frechet distance between Gaussians fit to x and y (rows are samples)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    mu1, mu2 = x.mean(0), y.mean(0)
-    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    return frechet_from_stats(mu1, s1, mu2, s2)
-
-
-def frechet_from_stats(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
-    # Tr((S1 S2)^{1/2}) = sum of square roots of the eigenvalues of S1 S2 (torch-fidelity's route: no sqrtm)
-    diff = mu1 - mu2
-    tr_covmean = np.sum(np.sqrt(np.linalg.eigvals(s1.dot(s2)).astype(np.complex128)).real)
-    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
-
-
-def _kth_nn_radius(x: np.ndarray, k: int, block: int) -> np.ndarray:
-    # distance from each point of x to its k-th nearest neighbour in x (itself excluded)
-    out = np.empty(len(x))
-    for i in range(0, len(x), block):
-        d = np.sqrt(_sq_dists(x[i:i + block], x))
-        out[i:i + block] = np.partition(d, k, axis=1)[:, k]  # index 0 is the point itself (distance 0)
+def _pair_metrics(real: np.ndarray, fake: np.ndarray, k: int, prefix: str) -> dict[str, float]:
+    # MMD and FD between real and fake; nan where a set is too small to define them
+    out = {f"mmd_phi_{prefix}": math.nan, f"fd_phi_{prefix}": math.nan}
+    if len(real) >= 2 and len(fake) >= 2:
+        out[f"mmd_phi_{prefix}"] = distances.mmd2_unbiased(real, fake)
+        out[f"fd_phi_{prefix}"] = distances.frechet_distance(real, fake)
     return out
 
 
-def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, block: int = BLOCK) -> dict[str, float]:
-    """Precision, recall, density and coverage of `fake` against `real` (Naeem et al. 2020, eq. 1-4)."""
-    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
-    r_real = _kth_nn_radius(real, k, block)
-    r_fake = _kth_nn_radius(fake, k, block)
-    in_real_balls = np.zeros(len(fake), dtype=bool)  # precision: fake inside some real k-NN ball
-    n_real_balls = np.zeros(len(fake))  # density: how many real balls contain each fake
-    covered = np.zeros(len(real), dtype=bool)  # coverage: real whose ball contains some fake
-    in_fake_balls = np.zeros(len(real), dtype=bool)  # recall: real inside some fake k-NN ball
-    for i in range(0, len(real), block):
-        d = np.sqrt(_sq_dists(real[i:i + block], fake))  # (b, n_fake)
-        inside = d < r_real[i:i + block, None]
-        in_real_balls |= inside.any(0)
-        n_real_balls += inside.sum(0)
-        covered[i:i + block] = d.min(1) < r_real[i:i + block]
-        in_fake_balls[i:i + block] = (d < r_fake[None, :]).any(1)
-    return {"precision": float(in_real_balls.mean()), "recall": float(in_fake_balls.mean()),
-            "density": float(n_real_balls.sum() / (k * len(fake))), "coverage": float(covered.mean())}
+def _prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
+    keys = ("precision", "recall", "density", "coverage")
+    if len(real) <= k or len(fake) <= k:
+        return {f"prdc_{key}": math.nan for key in keys}
+    return {f"prdc_{key}": v for key, v in distances.prdc(real, fake, k=k).items()}
 
 
-def logdet_cov(x: np.ndarray, ridge: float = 1e-3) -> float:
-    """log det(Cov(x) + ridge * mean_variance * I): a size of the cloud, defined for few points too."""
-    x = np.asarray(x, np.float64)
-    if len(x) < 2:
-        return float("nan")
-    cov = np.cov(x, rowvar=False)
-    scale = max(float(np.trace(cov)) / cov.shape[0], 1e-12)
-    sign, value = np.linalg.slogdet(cov + ridge * scale * np.eye(cov.shape[0]))
-    return float(value) if sign > 0 else float("nan")
+@torch.no_grad()
+def _mdn_sample_scores(mdn, e: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Scores -log p(y | e) of n samples y ~ p(. | e) (for the importance-sampled region volume).
 
-
-def log_volume(sample_scores: np.ndarray, tau: float) -> float:
-    """log Vol{y : s(y) <= tau} from scores s = -log p(y) of y drawn from p itself.
-
-    Vol = E_p[1{s <= tau} / p(y)] = E_p[1{s <= tau} exp(s)], estimated in log space; +inf for an
-    unbounded region (tau = +inf).
+    torch.distributions sample from the global RNG; fork_rng seeds it here and restores it after, so the
+    draw is a function of `seed` and the caller's RNG is untouched.
     """
-    if math.isinf(tau):
-        return math.inf
-    s = np.asarray(sample_scores, np.float64)
-    inside = s[s <= tau]
-    if len(inside) == 0:
-        return -math.inf
-    return float(logsumexp(inside) - math.log(len(s)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        dist = mdn.distribution(torch.as_tensor(e[None], dtype=torch.float32).expand(n, -1))
+        y = dist.sample()
+    return (-dist.log_prob(y)).double().numpy()
+
+
+def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_alpha: dict[float, np.ndarray],
+                  test_scores: np.ndarray, test_y: np.ndarray, test_label: np.ndarray, drafts, mdn,
+                  prdc_k: int = 5, volume_samples: int = 4000, seed: int = 0) -> list[dict]:
+    """Rows of metrics.csv for every alpha in `tables` (see module docstring and README).
+
+    `drafts` has y, label and class_e (artifacts.DraftScores); `accepted_by_alpha[alpha]` is the drafts'
+    acceptance mask under that alpha's table.
+    """
+    rows = []
+    n_classes = len(drafts.class_e)
+    vol_scores = {c: _mdn_sample_scores(mdn, drafts.class_e[c], volume_samples, seed + c) for c in range(n_classes)}
+    d_y, d_label = drafts.y, drafts.label
+    base = {c: _pair_metrics(test_y[test_label == c], d_y[d_label == c], prdc_k, "all") for c in range(n_classes)}
+    base_all = _pair_metrics(test_y, d_y, prdc_k, "all")
+    for table in tables:
+        a = table.alpha
+        covered, accepted = accept(test_scores, test_label, table), accepted_by_alpha[a]
+        log_vols = []
+        for c in range(n_classes):
+            i = int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0
+            t_mask, d_mask = test_label == c, d_label == c
+            acc_y = d_y[d_mask & accepted]
+            lv = distances.log_volume(vol_scores[c], float(table.tau[i]))
+            log_vols.append(lv)
+            n_t, n_c = int(t_mask.sum()), int(table.n_calib[i])
+            cov = float(covered[t_mask].mean()) if n_t else math.nan
+            lo, hi, sigma = a, float(table.coverage_upper[i]), band_sigma(a, n_t, n_c)
+            rows.append({
+                "dataset": dataset, "alpha": a, "class": str(c), "n_calib": n_c, "n_test": n_t,
+                "tau": float(table.tau[i]), "coverage": cov, "coverage_lower": lo, "coverage_upper": hi,
+                "in_band": bool(lo - 3 * sigma <= cov <= hi + 3 * sigma) if n_t else False,
+                "acceptance_rate": float(accepted[d_mask].mean()), "n_accepted": int(len(acc_y)),
+                "logdet_cov": distances.logdet_cov(acc_y), "log_volume": lv,
+                **base[c], **_pair_metrics(test_y[t_mask], acc_y, prdc_k, "accepted"),
+                **_prdc(test_y[t_mask], acc_y, prdc_k),
+            })
+        n_t, n_c = len(test_label), int(table.n_calib.sum())
+        weights = np.bincount(test_label, minlength=n_classes)[table.classes] if table.classes[0] != -1 else [1]
+        hi = float(np.average(table.coverage_upper, weights=weights))
+        sigma = band_sigma(a, n_t, n_c)
+        finite = [v for v in log_vols if np.isfinite(v)]
+        rows.append({
+            "dataset": dataset, "alpha": a, "class": "all", "n_calib": n_c, "n_test": n_t, "tau": math.nan,
+            "coverage": float(covered.mean()), "coverage_lower": a, "coverage_upper": hi,
+            "in_band": bool(a - 3 * sigma <= covered.mean() <= hi + 3 * sigma),
+            "acceptance_rate": float(accepted.mean()), "n_accepted": int(accepted.sum()),
+            "logdet_cov": distances.logdet_cov(d_y[accepted]),
+            # mean region volume over classes, in log space
+            "log_volume": float(np.logaddexp.reduce(finite) - math.log(len(finite))) if finite else math.nan,
+            **base_all, **_pair_metrics(test_y, d_y[accepted], prdc_k, "accepted"),
+            **_prdc(test_y, d_y[accepted], prdc_k),
+        })
+    return rows
+
+
+def fid_columns(fid_feats: dict[str, np.ndarray], accepted: np.ndarray, extractor: str) -> dict[str, object]:
+    """FID of all drafts and of the accepted ones (within the cached draft subsample) against real test."""
+    from .fid import fid_from_features
+
+    keep = accepted[fid_feats["draft_index"]]
+    real, fake = fid_feats["test"], fid_feats["drafts"]
+    return {"fid_all": fid_from_features(real, fake),
+            "fid_accepted": fid_from_features(real, fake[keep]) if keep.sum() >= 2 else math.nan,
+            "fid_n_drafts": int(keep.sum()), "fid_extractor": extractor}
+
+
+def tstr_columns(phi, drafts_x: np.ndarray, drafts_label: np.ndarray, accepted_by_alpha: dict[float, np.ndarray],
+                 test_x: np.ndarray, test_label: np.ndarray, seed: int) -> dict[float, dict[str, float]]:
+    """Train-synthetic-test-real with the small 1-D CNN of phi.
+
+    trtr: phi's classifier (trained on real train) on real test; trts: the same on all drafts;
+    tstr: a fresh classifier of the same architecture and settings trained on the accepted drafts of
+    each alpha, tested on real test.
+    """
+    from .features import PhiConfig, build_net, train_classifier
+
+    def accuracy(net, x, y):
+        with torch.no_grad():
+            pred = torch.cat([net(torch.as_tensor(x[i:i + 512])).argmax(1) for i in range(0, len(x), 512)])
+        return float((pred.numpy() == y).mean())
+
+    cfg = PhiConfig(**phi.info["config"])
+    trtr, trts = accuracy(phi.net, test_x, test_label), accuracy(phi.net, drafts_x, drafts_label)
+    out = {}
+    for alpha, ok in accepted_by_alpha.items():
+        tstr = math.nan
+        if ok.sum() >= 10:
+            net = build_net(phi.info["kind"], tuple(drafts_x.shape[1:]), phi.info["n_classes"], cfg, seed)
+            train_classifier(net, drafts_x[ok], drafts_label[ok], cfg, seed)
+            tstr = accuracy(net.eval(), test_x, test_label)
+        out[alpha] = {"tstr_acc": tstr, "trtr_acc": trtr, "trts_acc": trts}
+    return out

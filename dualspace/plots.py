@@ -20,9 +20,10 @@ def _save(fig, path: str | Path) -> None:
 
 
 def representatives_figure(x: np.ndarray, reps: dict[int, np.ndarray], class_names: list[str], title: str,
-                           path: str | Path) -> None:
+                           path: str | Path, channel_names: list[str] | None = None) -> None:
     """Images: one row of representatives per class. Series (C,T): per class, the first channel of each
-    group of three (x axis of body_acc, body_gyro, total_acc for UCI HAR order) for every representative."""
+    group of three (the x axis of body_acc, body_gyro, total_acc in UCI HAR order) for every representative,
+    titled with the dataset's channel names."""
     n_classes = len(reps)
     m = max([len(v) for v in reps.values()] + [1])
     if x.ndim == 4:
@@ -42,7 +43,7 @@ def representatives_figure(x: np.ndarray, reps: dict[int, np.ndarray], class_nam
         groups = list(range(0, x.shape[1], 3)) or [0]
         fig, axes = plt.subplots(n_classes, len(groups), figsize=(3.2 * len(groups), 1.2 * n_classes),
                                  squeeze=False, sharex=True)
-        names = ["body_acc x", "body_gyro x", "total_acc x"] if x.shape[1] == 9 else [f"ch {g}" for g in groups]
+        names = [channel_names[g] if channel_names else f"channel {g}" for g in groups]
         for c in range(n_classes):
             for j, g in enumerate(groups):
                 ax = axes[c, j]

@@ -103,13 +103,13 @@ def test_phi_image_resnet_features_shape(tmp_path):
 
 
 def test_pairs_wrong_width_is_named(tmp_path):
+    from dualspace.artifacts import Pairs
     from dualspace.io import write_h5
-    from dualspace.stages import read_pairs
 
     write_h5(tmp_path / "p.h5", {"e": np.zeros((3, 64), np.float32), "y": np.zeros((3, 5), np.float32),
                                  "label": np.zeros(3, np.int64)})
-    with pytest.raises(ValueError, match=r"p\.h5: dataset 'y' has width 5, expected 32"):
-        read_pairs(tmp_path / "p.h5", y_dim=32)
+    with pytest.raises(ValueError, match=r"p\.h5: 'y' has width 5, expected 32. Delete it and rerun"):
+        Pairs.read(tmp_path / "p.h5", y_dim=32)
 
 
 def test_trained_stages_are_functions_of_the_seed(tmp_path):

@@ -18,9 +18,9 @@ def _tiny(config: dict) -> dict:
     config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
     for ds in ("digits", "hapt"):
         c = config[ds]
-        c["generator"]["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
-        c["generator"]["train"].update(steps=10, batch_size=16, checkpoint_every=5)
-        c["sampler"].update(steps=5)
+        c["generator"]["diffusion"]["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
+        c["generator"]["diffusion"]["train"].update(steps=10, batch_size=16, checkpoint_every=5)
+        c["sampler"]["diffusion"].update(steps=5)
         c["phi"].update(epochs=1)
         c["mdn"].update(max_epochs=30, patience=5)
         c["compute"]["threads"] = 1
@@ -47,7 +47,8 @@ def test_test_split_coverage_in_band(tiny_run, ds):
     about 0.1 cell is expected beyond 3 sigma by chance; we allow one, and none beyond 4.5 sigma.
     The pooled coverage of each alpha must be inside its band up to 3 sigma.
     """
-    from dualspace.stages import pair_scores, read_thresholds
+    from dualspace.conformal import ThresholdTable
+    from dualspace.stages.density import pair_scores
 
     s, label, _ = pair_scores(tiny_run / f"results/{ds}/mdn/model.pt", tiny_run / f"results/{ds}/pairs/test.h5")
     beyond_3 = []
@@ -55,7 +56,7 @@ def test_test_split_coverage_in_band(tiny_run, ds):
         csv = tiny_run / f"results/{ds}/conformal/tau_alpha{alpha}.csv"
         df = pd.read_csv(csv)
         assert list(df.columns) == ["class", "n_calib", "k", "tau", "coverage_lower", "coverage_upper"]
-        table = read_thresholds(csv, alpha)
+        table = ThresholdTable.from_csv(csv, alpha)
         covered = s <= table.tau_for(label)
         for c, n_cal, hi in zip(df["class"], df["n_calib"], df["coverage_upper"]):
             cov = covered[label == c].mean()
@@ -76,7 +77,7 @@ def test_outputs_of_every_stage(tiny_run):
 
     for ds, n_classes, y_dim in (("digits", 10, 64), ("hapt", 6, 32)):
         r = tiny_run / "results" / ds
-        drafts = read_h5(r / "drafts/drafts.h5")
+        drafts = {**read_h5(r / "drafts/samples.h5"), **read_h5(r / "drafts/scores.h5")}
         assert len(drafts["x"]) == 16 * n_classes and drafts["y"].shape[1] == y_dim
         assert np.isfinite(drafts["score"]).all()
         pairs = read_h5(r / "pairs/train.h5")
@@ -127,7 +128,8 @@ def test_every_figure_is_rendered(tiny_run):
     from PIL import Image
 
     for ds in ("digits", "hapt"):
-        for name in ("calibration", "class_coverage", "acceptance", "distances", "projection", "representatives"):
+        for name in ("calibration", "class_coverage", "acceptance", "distances", "projection",
+                     "../regions/alpha0.9/representatives"):
             path = tiny_run / f"results/{ds}/figures/{name}.png"
             with Image.open(path) as img:
                 assert img.format == "PNG" and img.size[0] > 200 and img.size[1] > 150
@@ -161,15 +163,15 @@ def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
 
 
 # every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more
-AFTER_MDN = {"train_mdn": 1, "calibrate": 4, "sample_drafts": 1, "select_region": 4, "fid_features": 1,
-             "metrics": 1, "figures": 1, "all": 1}
+AFTER_MDN = {"train_mdn": 1, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics": 1, "figures": 1,
+             "all": 1}
 
 
 def test_changing_a_generator_setting_reruns_the_generator_and_its_descendants_only(tiny_run):
     """One generator setting of one dataset: its generator, the pairs (e = g(c)) and everything after them;
     not the data, not phi, not the other dataset."""
-    jobs = _dry_run_jobs(tiny_run, "generator", lambda c: c["digits"]["generator"]["train"].update(lr=0.002))
-    assert jobs == {"train_generator": 1, "dump_pairs": 3, **AFTER_MDN}, jobs
+    jobs = _dry_run_jobs(tiny_run, "generator", lambda c: c["digits"]["generator"]["diffusion"]["train"].update(lr=0.002))
+    assert jobs == {"train_generator": 1, "dump_pairs": 3, "sample_drafts": 1, "fid_features": 1, **AFTER_MDN}, jobs
 
 
 def test_changing_an_mdn_setting_reruns_the_mdn_and_its_descendants_only(tiny_run):

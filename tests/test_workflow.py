@@ -103,7 +103,7 @@ def tiny_config(workdir, **overrides):
     """Write tiny.yaml: the default config with generators shrunk to seconds of CPU time."""
     config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
     for ds in ("digits", "hapt"):
-        gen = config[ds]["generator"]
+        gen = config[ds]["generator"]["diffusion"]
         gen["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
         gen["train"].update(steps=6, batch_size=16, checkpoint_every=3)
         config[ds]["compute"]["threads"] = 1
@@ -134,7 +134,8 @@ def test_killed_train_generator_resumes(workdir):
     import time
     from pathlib import Path
 
-    cfg = tiny_config(workdir, **{"digits.generator.train.steps": 600, "digits.generator.train.checkpoint_every": 20})
+    cfg = tiny_config(workdir, **{"digits.generator.diffusion.train.steps": 600,
+                                   "digits.generator.diffusion.train.checkpoint_every": 20})
     exe = Path(sys.executable).with_name("snakemake")
     target = "results/digits/generator/model.pt"
     resume = workdir / "results/digits/generator/resume.pt"

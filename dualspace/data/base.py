@@ -9,6 +9,10 @@ import numpy as np
 
 SPLITS = ("train", "calib", "test")
 
+# JSON-schema pieces for the options of a loader (config section `<ds>.data`), beside each loader.
+FRACTION = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+SIZE = {"type": "integer", "minimum": 1}
+
 
 class DataMissingError(FileNotFoundError):
     """A raw data file is not where the config says; the message says how to obtain it."""
@@ -16,11 +20,34 @@ class DataMissingError(FileNotFoundError):
 
 @dataclass
 class Split:
-    """One split: inputs in model space and integer labels."""
+    """One split: inputs in model space, integer labels, and named per-example extras.
+
+    `extras` carries what a study needs beside x (a mask, per-step timing `dt`, static parameters,
+    peak targets): each array has one row per example, and travels through `write_split` /
+    `read_split` with its shape checked.
+    """
 
     x: np.ndarray  # (N, C, H, W) images or (N, C, T) series, float32
     label: np.ndarray  # (N,) int64 in [0, n_classes)
-    groups: np.ndarray | None = None  # (N,) e.g. subject ids for HAR-like data
+    groups: np.ndarray | None = None  # (N,) e.g. subject ids for HAR-like data (stored as extra "group")
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N, ...) array
+
+    def __post_init__(self):
+        for name, arr in self.extras.items():
+            if name in RESERVED:
+                raise ValueError(f"split extra '{name}' clashes with a reserved name {sorted(RESERVED)}")
+            if len(arr) != len(self.label):
+                raise ValueError(f"split extra '{name}' has {len(arr)} rows for {len(self.label)} examples")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the split by its name in the split file."""
+        out = {"x": self.x, "label": self.label}
+        if self.groups is not None:
+            out["group"] = self.groups
+        return {**out, **self.extras}
+
+
+RESERVED = {"x", "label", "group"}  # array names of every split file; extras take other names
 
 
 @dataclass
@@ -28,12 +55,13 @@ class Dataset:
     """A dataset in the contract of DESIGN.md: three splits plus what it takes to undo normalization."""
 
     name: str
-    kind: str  # "image" or "series"
+    kind: str  # "image" or "series" (picks phi's network and the metrics' extras)
     n_classes: int
     class_names: list[str]
     splits: dict[str, Split]
     normalization: dict[str, Any]  # e.g. {"type": "affine", "scale": .., "offset": ..} or per-channel mean/std
     provenance: dict[str, Any] = field(default_factory=dict)
+    channel_names: list[str] | None = None  # series: one name per channel (axis 1), for figures
 
     def __post_init__(self):
         for name, s in self.splits.items():
@@ -41,6 +69,8 @@ class Dataset:
                 raise TypeError(f"{self.name}/{name}: x must be float32 and label int64 of equal length")
             if len(s.label) and (s.label.min() < 0 or s.label.max() >= self.n_classes):
                 raise ValueError(f"{self.name}/{name}: labels outside [0, {self.n_classes})")
+        if self.channel_names is not None and len(self.channel_names) != self.shape[0]:
+            raise ValueError(f"{self.name}: {len(self.channel_names)} channel names for {self.shape[0]} channels")
 
     @property
     def shape(self) -> tuple[int, ...]:

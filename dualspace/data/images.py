@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import safe_pickle
-from .base import DataMissingError, Dataset, Split, random_partition
+from .base import FRACTION, SIZE, DataMissingError, Dataset, Split, random_partition
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -25,6 +25,19 @@ def _carve_calib(x: np.ndarray, y: np.ndarray, n_calib: int, rng: np.random.Gene
         raise ValueError(f"n_calib={n_calib} must lie in (0, {len(y)}) for this train split")
     calib, train = random_partition(len(y), [n_calib], rng)
     return Split(x[train], y[train]), Split(x[calib], y[calib])
+
+
+DIGITS_OPTIONS = {"calib_fraction": FRACTION, "test_fraction": FRACTION}
+# the official train split's root folder, whether torchvision may download, calibration examples carved from train
+ROOT_OPTIONS = {"root": {"type": "string"}, "download": {"type": "boolean"}, "n_calib": SIZE}
+
+
+def check_digits(options: dict) -> list[str]:
+    """Cross-key problems of `digits.data` that the schema cannot express."""
+    if options.get("calib_fraction", 0.2) + options.get("test_fraction", 0.2) >= 1:
+        return ["config keys digits.data.calib_fraction + digits.data.test_fraction must sum to < 1 "
+                "(the rest is the train split)"]
+    return []
 
 
 def load_digits(seed: int, calib_fraction: float = 0.2, test_fraction: float = 0.2) -> Dataset:

@@ -10,7 +10,7 @@ from scipy import signal
 
 from .. import safe_pickle
 from ..io import sha256_file
-from .base import DataMissingError, Dataset, Split, channel_stats, exchangeable_calib_test, zscore
+from .base import FRACTION, DataMissingError, Dataset, Split, channel_stats, exchangeable_calib_test, zscore
 
 ACTIVITIES = ["walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "laying"]
 # UCI HAR channel order of the 9 "Inertial Signals".
@@ -79,7 +79,19 @@ def _held_out_split(
         splits=splits,
         normalization={"type": "zscore", "mean": mean, "std": std, "channels": CHANNELS, "note": normalization_note},
         provenance=provenance,
+        channel_names=CHANNELS,
     )
+
+
+HAPT_OPTIONS = {
+    "source": {"type": ["string", "null"]},
+    "window": {"type": "integer", "minimum": 8},
+    "overlap": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+    "gravity_cutoff_hz": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 25},
+    "train_subject_fraction": FRACTION,
+    "calib_fraction": FRACTION,
+}
+HAR_OPTIONS = {"root": {"type": "string"}, "length": {"type": "integer", "minimum": 8}, "calib_fraction": FRACTION}
 
 
 def load_hapt(

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data import one_hot
-from ..io import save_torch
+from ..io import CheckpointError, load_checkpoint, save_torch
 from .ema import EMA
 from ..runtime import pick_device
 from .model import DiffusionConfig, DiffusionGenerator
@@ -56,6 +56,22 @@ def _save(obj: dict[str, Any], path: Path) -> None:
     save_torch(obj, path)
 
 
+def _read_resume(path: Path) -> dict[str, Any] | None:
+    """The resume state at `path`, or None when there is none; a damaged one is reported, removed, and
+    training starts fresh (it is only a cache of progress: the run it came from is not affected)."""
+    if not path.exists():
+        return None
+    try:
+        state = load_checkpoint(path, "resume checkpoint")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"resume checkpoint {path} holds a {type(state).__name__}, not a training state")
+    except CheckpointError as e:
+        log.warning("%s -- removing it and training from step 0", e)
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
 def train_diffusion(
     x: np.ndarray,
     labels: np.ndarray,
@@ -90,8 +106,8 @@ def train_diffusion(
     losses: list[float] = []
     step = 0
 
-    if resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=True)
+    state = _read_resume(resume_path)
+    if state is not None:
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             ema.model.load_state_dict(state["ema"])

@@ -83,7 +83,7 @@ def test_every_output_of_rule_all(runs):
     assert "Nothing to be done" in proc.stdout + proc.stderr
     for ds in DATASETS:
         r = slurm / "results" / ds
-        for f in ("metrics.csv", "drafts/drafts.h5", "mdn/model.pt", "figures/calibration.png",
+        for f in ("metrics.csv", "drafts/scores.h5", "mdn/model.pt", "figures/calibration.png",
                   "regions/alpha0.9/region.h5", "conformal/tau_alpha0.5.csv"):
             assert (r / f).stat().st_size > 0, f
 

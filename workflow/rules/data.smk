@@ -8,14 +8,14 @@ rule prepare_data:
         test="results/{ds}/data/test.h5",
     params:
         seed=config["seed"],
-        options=lambda wc: config[wc.ds]["data"],
+        options=lambda wc: section(wc.ds)["data"],
     log:
         "results/{ds}/logs/prepare_data.log",
     benchmark:
         "results/{ds}/benchmarks/prepare_data.tsv"
     threads: 1
     resources:
-        mem_mb=lambda wc: job_mb(6000 if wc.ds in ("cifar10", "mnist") else 3000),
+        mem_mb=lambda wc: job_mb(REGISTRY[wc.ds].prepare_mb),
         runtime=20,
     conda:
         ENV

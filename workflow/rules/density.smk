@@ -8,7 +8,7 @@ rule train_mdn:
         "results/{ds}/mdn/model.pt",
     params:
         seed=config["seed"],
-        settings=lambda wc: config[wc.ds]["mdn"],
+        settings=lambda wc: section(wc.ds)["mdn"],
         version=VERSION,
     log:
         "results/{ds}/logs/train_mdn.log",

@@ -9,7 +9,7 @@ rule fit_phi:
     params:
         device=lambda wc: compute(wc.ds)["device"],
         seed=config["seed"],
-        settings=lambda wc: config[wc.ds]["phi"],
+        settings=lambda wc: section(wc.ds)["phi"],
         version=VERSION,
     log:
         "results/{ds}/logs/fit_phi.log",

@@ -1,16 +1,15 @@
-# Figures from metrics.csv, drafts and one region: regenerated in seconds when an alpha changes.
+# Figures from metrics.csv and the scored drafts: regenerated in seconds when an alpha changes. (The
+# representatives figure of every alpha is drawn by select_region, beside its region.)
 
-FIGURES = ["calibration", "class_coverage", "acceptance", "distances", "projection", "representatives"]
+FIGURES = ["calibration", "class_coverage", "acceptance", "distances", "projection"]
 
 
 rule figures:
     input:
         metrics="results/{ds}/metrics.csv",
-        drafts="results/{ds}/drafts/drafts.h5",
+        scores="results/{ds}/drafts/scores.h5",
         test_pairs="results/{ds}/pairs/test.h5",
-        region=f"results/{{ds}}/regions/alpha{FIGURE_ALPHA}/region.h5",
         tau=f"results/{{ds}}/conformal/tau_alpha{FIGURE_ALPHA}.csv",
-        data="results/{ds}/data/train.h5",
     output:
         **{
             name: report(

@@ -1,4 +1,5 @@
-# results/{ds}/data/train.h5 -> results/{ds}/generator/model.pt (EMA weights, config, g(c)).
+# results/{ds}/data/train.h5 -> results/{ds}/generator/model.pt, by the family `<ds>.generator.family` picks
+# (diffusion: EMA weights, config, g(c); class_gaussian: the baseline every learned family must beat).
 
 
 rule train_generator:
@@ -9,7 +10,7 @@ rule train_generator:
     params:
         device=lambda wc: compute(wc.ds)["device"],
         seed=config["seed"],
-        settings=lambda wc: config[wc.ds]["generator"],
+        settings=lambda wc: generator_settings(wc.ds),
         version=VERSION,
     log:
         "results/{ds}/logs/train_generator.log",

@@ -2,7 +2,7 @@
 
 rule fid_features:
     input:
-        drafts="results/{ds}/drafts/drafts.h5",
+        samples="results/{ds}/drafts/samples.h5",
         test="results/{ds}/data/test.h5",
     output:
         "results/{ds}/fid/features.h5",
@@ -32,8 +32,8 @@ rule metrics:
         tau=expand("results/{{ds}}/conformal/tau_alpha{alpha}.csv", alpha=config["alphas"]),
         mdn="results/{ds}/mdn/model.pt",
         test_pairs="results/{ds}/pairs/test.h5",
-        drafts="results/{ds}/drafts/drafts.h5",
-        generator="results/{ds}/generator/model.pt",
+        samples="results/{ds}/drafts/samples.h5",
+        scores="results/{ds}/drafts/scores.h5",
     output:
         "results/{ds}/metrics.csv",
     params:

@@ -2,9 +2,10 @@
 import torch
 
 from dualspace.logs import log_to
-from dualspace.stages import fid_features
+from dualspace.stages.metrics import fid_features
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake.log[0]):
-    fid_features(snakemake.input.drafts, snakemake.input.test, snakemake.output[0], snakemake.params.max_drafts,
-                 snakemake.params.weights, snakemake.params.seed, snakemake.params.max_real)
+    fid_features(snakemake.input.samples, snakemake.input.test, snakemake.output[0], snakemake.params.max_drafts,
+                 snakemake.params.weights, snakemake.params.seed, snakemake.params.max_real,
+                 dataset=snakemake.wildcards.ds)

@@ -2,7 +2,7 @@
 import torch
 
 from dualspace.logs import log_to
-from dualspace.stages import fit_phi
+from dualspace.stages.features import fit_phi
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake.log[0]):

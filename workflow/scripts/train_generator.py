@@ -2,7 +2,7 @@
 import torch
 
 from dualspace.logs import log_to
-from dualspace.stages import train_generator
+from dualspace.stages.generator import train_generator
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake.log[0]):

@@ -2,7 +2,7 @@
 import torch
 
 from dualspace.logs import log_to
-from dualspace.stages import train_mdn
+from dualspace.stages.density import train_mdn
 
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake.log[0]):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dualspace import metrics
+from dualspace import distances
 
 
 @pytest.fixture
@@ -22,8 +22,8 @@ def test_frechet_matches_torch_fidelity(clouds):
     x, y = clouds
     stats = [{"mu": a.mean(0), "sigma": np.cov(a, rowvar=False)} for a in (x, y)]
     ref = fid_statistics_to_metric(stats[0], stats[1], verbose=False)[KEY_METRIC_FID]
-    assert metrics.frechet_distance(x, y) == pytest.approx(ref, rel=1e-10)
-    assert metrics.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+    assert distances.frechet_distance(x, y) == pytest.approx(ref, rel=1e-10)
+    assert distances.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
 
 
 def test_mmd_matches_direct_computation(clouds):
@@ -35,12 +35,12 @@ def test_mmd_matches_direct_computation(clouds):
     ref = ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
            - 2 * kxy.mean())
     # a block smaller than the inputs exercises the blockwise sums
-    assert metrics.mmd2_unbiased(x, y, bandwidth=sigma, block=64) == pytest.approx(ref, rel=1e-9)
+    assert distances.mmd2_unbiased(x, y, bandwidth=sigma, block=64) == pytest.approx(ref, rel=1e-9)
     # median heuristic: the median pairwise distance of the pooled sample
     z = np.concatenate([x, y])
     d = np.sqrt(((z[:, None] - z[None]) ** 2).sum(-1))[np.triu_indices(len(z), 1)]
-    assert metrics.median_bandwidth(x, y) == pytest.approx(np.median(d))
-    assert abs(metrics.mmd2_unbiased(x[:150], x[150:])) < 0.01 < metrics.mmd2_unbiased(x, y)
+    assert distances.median_bandwidth(x, y) == pytest.approx(np.median(d))
+    assert abs(distances.mmd2_unbiased(x[:150], x[150:])) < 0.01 < distances.mmd2_unbiased(x, y)
 
 
 def test_prdc_matches_prdc_package(clouds):
@@ -48,7 +48,7 @@ def test_prdc_matches_prdc_package(clouds):
 
     x, y = clouds
     ref = compute_prdc(real_features=x, fake_features=y, nearest_k=5)
-    got = metrics.prdc(x, y, k=5, block=50)
+    got = distances.prdc(x, y, k=5, block=50)
     for key in ("precision", "recall", "density", "coverage"):
         assert got[key] == pytest.approx(ref[key], abs=1e-12), key
 
@@ -62,11 +62,11 @@ def test_log_volume_of_a_gaussian_ball():
     r2 = 4.0
     tau = 0.5 * r2 + 0.5 * d * math.log(2 * math.pi)
     exact = math.log(4 / 3 * math.pi * r2 ** 1.5)
-    assert metrics.log_volume(s, tau) == pytest.approx(exact, abs=0.02)
-    assert metrics.log_volume(s, math.inf) == math.inf
+    assert distances.log_volume(s, tau) == pytest.approx(exact, abs=0.02)
+    assert distances.log_volume(s, math.inf) == math.inf
 
 
 def test_logdet_cov_scales_with_spread():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(500, 4))
-    assert metrics.logdet_cov(2 * x) == pytest.approx(metrics.logdet_cov(x) + 4 * math.log(4), abs=1e-9)
+    assert distances.logdet_cov(2 * x) == pytest.approx(distances.logdet_cov(x) + 4 * math.log(4), abs=1e-9)

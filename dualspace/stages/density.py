@@ -1,0 +1,44 @@
+"""rules train_mdn and calibrate (workflow/rules/density.smk)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..artifacts import Pairs
+from ..conformal import class_thresholds
+from ..density import MDNConfig, fit_mdn, load_mdn, save_mdn, scores
+from ..generator import build_config
+
+log = logging.getLogger("dualspace")
+
+
+def train_mdn(train_pairs_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int,
+              dataset: str) -> None:
+    """rule train_mdn: fit p_psi(y | e) on train pairs (early stopping on a slice of train)."""
+    pairs = Pairs.read(train_pairs_h5, dataset=dataset)
+    cfg = build_config(MDNConfig, settings, f"{dataset}.mdn")
+    model, summary = fit_mdn(pairs.e, pairs.y, cfg, seed)
+    save_mdn(model, cfg, summary, out_path, dataset=dataset)
+
+
+def pair_scores(mdn_pt: str | Path, pairs_h5: str | Path, dataset: str | None = None):
+    """Scores s = -log p(y | e) of a pair dump under the MDN: (scores, labels, attrs).
+
+    The MDN is checked first against the dataset, so an MDN of another dataset is the file blamed, not the pairs.
+    """
+    mdn = load_mdn(mdn_pt, dataset=dataset)
+    pairs = Pairs.read(pairs_h5, dataset=dataset, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
+    return scores(mdn, pairs.y, pairs.e), pairs.label, pairs.attrs
+
+
+def calibrate(mdn_pt: str | Path, calib_pairs_h5: str | Path, alpha: float, mode: str, out_csv: str | Path,
+              dataset: str | None = None) -> None:
+    """rule calibrate: per-class (or marginal) conformal thresholds for one alpha -> CSV."""
+    s, label, attrs = pair_scores(mdn_pt, calib_pairs_h5, dataset)
+    table = class_thresholds(s, label, alpha, int(attrs["n_classes"]), mode=mode)
+    table.to_csv(out_csv)
+    log.info("alpha %s (%s): tau %s", alpha, mode, np.round(table.tau, 3).tolist())

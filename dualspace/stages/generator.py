@@ -1,0 +1,33 @@
+"""rule train_generator (workflow/rules/generator.smk), for any generator family."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..data import read_split
+from ..generator import DEFAULT_FAMILY, family
+
+log = logging.getLogger("dualspace")
+
+
+def split_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a generator checkpoint records about its training data (checked when it is loaded)."""
+    meta = {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"]), "kind": attrs["kind"]}
+    if "channel_names" in attrs:
+        meta["channel_names"] = list(attrs["channel_names"])
+    return meta
+
+
+def train_generator(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int,
+                    dataset: str, device: str = "auto", expect_gpu: bool = False) -> None:
+    """rule train_generator: fit the family named by `settings["family"]` (default diffusion) on the train split."""
+    split, attrs = read_split(train_h5, dataset=dataset, split="train")
+    settings = dict(settings)
+    fam = family(settings.pop("family", DEFAULT_FAMILY))
+    cfg = fam.make_config(settings, f"{dataset}.generator")
+    log.info("training %s %s generator on %s: x %s, %s", dataset, fam.name, train_h5, split.x.shape,
+             cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)
+    fam.train(split, cfg, out_path, n_classes=int(attrs["n_classes"]), meta=split_meta(attrs), seed=seed,
+              device=device, expect_gpu=expect_gpu)
