@@ -100,7 +100,7 @@ def load_generator(path: str | Path, device: Any = "cpu", **expect: Any) -> Cond
     data = ckpt.get("data", {})
     found = {"dataset": data.get("dataset"), "kind": data.get("kind"), "shape": list(data.get("shape", [])),
              "n_classes": ckpt.get("n_classes")}
-    check_trained_for(path, "generator", found, expect)
+    check_trained_for(path, "generator checkpoint", found, expect)
     model = family(name).from_checkpoint(ckpt)
     model.family = name  # which family's sampler options apply
     return model.to(device) if hasattr(model, "to") and device is not None else model

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -46,3 +47,35 @@ def job_counts(text: str) -> dict[str, int]:
 def workdir(tmp_path: Path) -> Path:
     """A copy of the workflow in a temp dir (see `copy_workflow`)."""
     return copy_workflow(tmp_path)
+
+
+ALPHAS = [0.5, 0.8, 0.9, 0.95]
+
+
+def tiny(config: dict) -> dict:
+    """The default config shrunk to seconds per stage: digits through the diffusion family, hapt through the
+    class_gaussian baseline (so both families run every stage)."""
+    config["alphas"] = ALPHAS
+    config["regions"].update(K=16, m=4)
+    config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
+    for ds in ("digits", "hapt"):
+        c = config[ds]
+        c["generator"]["diffusion"]["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
+        c["generator"]["diffusion"]["train"].update(steps=10, batch_size=16, checkpoint_every=5)
+        c["sampler"]["diffusion"].update(steps=5)
+        c["phi"].update(epochs=1)
+        c["mdn"].update(max_epochs=30, patience=5)
+        c["compute"]["threads"] = 1
+    config["hapt"]["generator"].update(family="class_gaussian")
+    config["hapt"]["generator"]["class_gaussian"].update(rank=4)
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A complete tiny run of `rule all` in a temp copy of the workflow (tests must not change its files)."""
+    wd = copy_workflow(tmp_path_factory.mktemp("pipeline"))
+    config = tiny(yaml.safe_load((wd / "config" / "config.yaml").read_text()))
+    (wd / "tiny.yaml").write_text(yaml.safe_dump(config))
+    snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=wd, check=True)
+    return wd

@@ -1,4 +1,5 @@
-"""The whole embedded DAG at tiny sizes: coverage on the real test split, rerun scope of config changes."""
+"""The whole embedded DAG at tiny sizes (digits through the diffusion family, hapt through class_gaussian):
+coverage on the real test split, rerun scope of config changes."""
 
 from __future__ import annotations
 
@@ -7,35 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_workflow, job_counts, snakemake
-
-ALPHAS = [0.5, 0.8, 0.9, 0.95]
-
-
-def _tiny(config: dict) -> dict:
-    config["alphas"] = ALPHAS
-    config["regions"].update(K=16, m=4)
-    config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
-    for ds in ("digits", "hapt"):
-        c = config[ds]
-        c["generator"]["diffusion"]["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)
-        c["generator"]["diffusion"]["train"].update(steps=10, batch_size=16, checkpoint_every=5)
-        c["sampler"]["diffusion"].update(steps=5)
-        c["phi"].update(epochs=1)
-        c["mdn"].update(max_epochs=30, patience=5)
-        c["compute"]["threads"] = 1
-    return config
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A complete tiny run of `rule all` in a temp copy of the workflow."""
-    wd = copy_workflow(tmp_path_factory.mktemp("pipeline"))
-    config = _tiny(yaml.safe_load((wd / "config" / "config.yaml").read_text()))
-    (wd / "tiny.yaml").write_text(yaml.safe_dump(config))
-    snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=wd, check=True)
-    return wd
-
+from conftest import ALPHAS, ROOT, job_counts, snakemake
 
 @pytest.mark.parametrize("ds", ["digits", "hapt"])
 def test_test_split_coverage_in_band(tiny_run, ds):
@@ -75,13 +48,14 @@ def test_test_split_coverage_in_band(tiny_run, ds):
 def test_outputs_of_every_stage(tiny_run):
     from dualspace.io import read_h5
 
-    for ds, n_classes, y_dim in (("digits", 10, 64), ("hapt", 6, 32)):
+    # e = g(c): the diffusion family's learned 64-d embedding (digits), class_gaussian's one-hot (hapt)
+    for ds, n_classes, y_dim, e_dim in (("digits", 10, 64, 64), ("hapt", 6, 32, 6)):
         r = tiny_run / "results" / ds
         drafts = {**read_h5(r / "drafts/samples.h5"), **read_h5(r / "drafts/scores.h5")}
         assert len(drafts["x"]) == 16 * n_classes and drafts["y"].shape[1] == y_dim
         assert np.isfinite(drafts["score"]).all()
         pairs = read_h5(r / "pairs/train.h5")
-        assert pairs["e"].shape[1] == 64 and pairs["y"].shape[1] == y_dim
+        assert pairs["e"].shape[1] == e_dim and pairs["y"].shape[1] == y_dim
         prev = None
         for alpha in ALPHAS:
             region = read_h5(r / f"regions/alpha{alpha}/region.h5")
@@ -184,3 +158,43 @@ def test_scripts_read_settings_only_through_params():
     would depend on settings no rerun trigger sees."""
     offenders = [p.name for p in (ROOT / "workflow" / "scripts").glob("*.py") if "snakemake.config" in p.read_text()]
     assert offenders == []
+
+
+def test_marginal_conformal_mode_end_to_end(tiny_run, tmp_path):
+    """conformal.mode: marginal through calibrate, select_region and metrics: one threshold for all classes,
+    the k-th smallest of all calibration scores (computed here with a sort), applied to every class."""
+    import math
+    import shutil
+    from fractions import Fraction
+
+    from conftest import copy_workflow
+    from dualspace.stages.density import pair_scores
+
+    wd = copy_workflow(tmp_path / "wd")
+    config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
+    config.update(datasets=["digits"], conformal={"mode": "marginal"})
+    (wd / "marginal.yaml").write_text(yaml.safe_dump(config))
+    src = tiny_run / "results/digits"
+    for sub in ("data", "generator", "phi", "pairs", "mdn", "drafts", "fid"):  # upstream of calibration only
+        shutil.copytree(src / sub, wd / "results/digits" / sub, copy_function=shutil.copy2)
+    snakemake("results/digits/metrics.csv", "results/digits/regions/alpha0.8/region.h5", "--cores", "1",
+              "--configfile", "marginal.yaml", cwd=wd, check=True)
+    r = wd / "results/digits"
+    cal, _, _ = pair_scores(r / "mdn/model.pt", r / "pairs/calib.h5")
+    test, test_label, _ = pair_scores(r / "mdn/model.pt", r / "pairs/test.h5")
+    metrics = pd.read_csv(r / "metrics.csv", dtype={"class": str})
+    for alpha in ALPHAS:
+        tau = pd.read_csv(r / f"conformal/tau_alpha{alpha}.csv")
+        k = math.ceil((len(cal) + 1) * Fraction(str(alpha)))
+        assert tau[["class", "n_calib", "k"]].values.tolist() == [[-1, len(cal), k]]
+        assert tau["tau"].iloc[0] == pytest.approx(np.sort(cal)[k - 1], rel=1e-9)
+        row = metrics[(metrics["alpha"] == alpha) & (metrics["class"] == "all")].iloc[0]
+        assert row["coverage"] == pytest.approx(np.mean(test <= np.sort(cal)[k - 1]))
+        assert row["in_band"]
+    acc = pd.read_csv(r / "regions/alpha0.8/acceptance.csv")
+    from dualspace.io import read_h5
+
+    scores = read_h5(r / "drafts/scores.h5", ["score", "label"])
+    tau = pd.read_csv(r / "conformal/tau_alpha0.8.csv")["tau"].iloc[0]
+    expect = [int(((scores["label"] == c) & (scores["score"] <= tau)).sum()) for c in range(10)]
+    assert acc["n_accepted"].tolist() == expect

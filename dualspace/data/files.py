@@ -105,6 +105,6 @@ def read_split(path: str | Path, dataset: str | None = None, split: str | None =
         if not problems and want is not None and attrs.get(key) != want:
             problems.append(f"it holds {key} '{attrs.get(key)}', but '{want}' is expected here")
     if problems:
-        raise SplitFileError(f"split file {path}: " + "; ".join(problems) + f". {fix}")
+        raise SplitFileError(f"split file {path}: " + "; ".join(problems) + f". D{fix[1:]}")
     extras = {k: v for k, v in arrays.items() if k not in RESERVED}
     return Split(arrays["x"], arrays["label"], arrays.get("group"), extras), attrs

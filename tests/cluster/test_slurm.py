@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow, snakemake, tiny
 
 JOBCOMP = os.environ.get("DUALSPACE_SLURM_JOBCOMP")
 pytestmark = pytest.mark.skipif(not (JOBCOMP and os.environ.get("SLURM_CONF")),
@@ -36,10 +36,8 @@ CLUSTER_ARGS = ["--profile", "workflow/profiles/slurm", "--slurm-status-command"
 
 
 def _workdir(path: Path) -> Path:
-    from test_pipeline import _tiny
-
     copy_workflow(path)
-    config = _tiny(yaml.safe_load((path / "config" / "config.yaml").read_text()))
+    config = tiny(yaml.safe_load((path / "config" / "config.yaml").read_text()))
     config["datasets"], config["alphas"] = DATASETS, ALPHAS
     (path / "tiny.yaml").write_text(yaml.safe_dump(config))
     return path
