@@ -153,6 +153,13 @@ def test_changing_an_mdn_setting_reruns_the_mdn_and_its_descendants_only(tiny_ru
     assert jobs == AFTER_MDN, jobs
 
 
+def test_changing_phi_rescores_the_drafts_without_resampling_them(tiny_run):
+    """phi feeds the pairs and the draft scores, not the drafts themselves: sample_drafts (and the FID features
+    of the drafts) must not rerun, score_drafts must."""
+    jobs = _dry_run_jobs(tiny_run, "phi", lambda c: c["digits"]["phi"].update(lr=0.003))
+    assert jobs == {"fit_phi": 1, "dump_pairs": 3, **AFTER_MDN}, jobs
+
+
 def test_scripts_read_settings_only_through_params():
     """Snakemake reruns a stage when its params, code or inputs change; a script reading snakemake.config
     would depend on settings no rerun trigger sees."""

@@ -1,0 +1,92 @@
+"""metrics_table against a hand computation on a tiny case: two classes in 2-D, a one-component Gaussian
+"MDN" whose regions are disks of known area, hand-picked thresholds."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from dualspace.conformal import ThresholdTable, accept
+from dualspace.metrics import metrics_table
+
+MEANS = np.array([[0.0, 0.0], [5.0, 5.0]])
+SIGMA = 0.7
+
+
+class GaussianMDN:
+    """p(y | e) = N(e, SIGMA^2 I): e is the class mean, so -log p is known in closed form."""
+
+    def distribution(self, e: torch.Tensor):
+        return torch.distributions.Independent(torch.distributions.Normal(e, SIGMA * torch.ones_like(e)), 1)
+
+
+def neg_log_p(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    return np.log(2 * math.pi * SIGMA**2) + ((y - mean) ** 2).sum(1) / (2 * SIGMA**2)
+
+
+def disk_log_area(tau: float) -> float:
+    """{y : -log p(y) <= tau} is a disk of radius^2 = 2 SIGMA^2 (tau - log(2 pi SIGMA^2))."""
+    return math.log(math.pi * 2 * SIGMA**2 * (tau - math.log(2 * math.pi * SIGMA**2)))
+
+
+@pytest.fixture
+def case():
+    rng = np.random.default_rng(3)
+    test_label = np.array([0] * 7 + [1] * 5)
+    test_y = MEANS[test_label] + SIGMA * rng.normal(size=(12, 2))
+    d_label = np.repeat([0, 1], 6)
+    d_y = MEANS[d_label] + SIGMA * rng.normal(size=(12, 2))
+    drafts = SimpleNamespace(y=d_y, label=d_label, score=neg_log_p(d_y, MEANS[d_label]), class_e=MEANS.copy())
+    tau = np.array([2.0, 1.5])  # hand-picked thresholds (n_calib 9 and 4; k is not used by the table)
+    table = ThresholdTable(0.8, np.array([0, 1]), np.array([9, 4]), np.array([8, 4]), tau)
+    return test_y, test_label, neg_log_p(test_y, MEANS[test_label]), drafts, table
+
+
+def test_rows_match_a_hand_computation(case):
+    test_y, test_label, test_s, drafts, table = case
+    ok = accept(drafts.score, drafts.label, table)
+    rows = metrics_table("toy", [table], {0.8: ok}, test_s, test_y, test_label, drafts, GaussianMDN(),
+                         prdc_k=2, volume_samples=20000, seed=0)
+    assert [r["class"] for r in rows] == ["0", "1", "all"]
+    n_test, n_calib = [7, 5], [9, 4]
+    covered_all = []
+    for c in (0, 1):
+        r = rows[c]
+        covered = [s <= table.tau[c] for s, lab in zip(test_s, test_label) if lab == c]
+        covered_all += covered
+        accepted = [s <= table.tau[c] for s, lab in zip(drafts.score, drafts.label) if lab == c]
+        assert r["coverage"] == pytest.approx(sum(covered) / n_test[c])
+        assert r["n_test"] == n_test[c] and r["n_calib"] == n_calib[c] and r["tau"] == table.tau[c]
+        assert r["coverage_upper"] == pytest.approx(0.8 + 1 / (n_calib[c] + 1))
+        assert r["n_accepted"] == sum(accepted) and r["acceptance_rate"] == pytest.approx(sum(accepted) / 6)
+        sigma = math.sqrt(0.8 * 0.2 * (1 / n_test[c] + 1 / (n_calib[c] + 2)))
+        assert r["in_band"] == (0.8 - 3 * sigma <= r["coverage"] <= r["coverage_upper"] + 3 * sigma)
+        # importance-sampled volume of the disk, within 4 standard errors of the exact area
+        p_inside = 1 - math.exp(-(table.tau[c] - math.log(2 * math.pi * SIGMA**2)))  # chi^2_2 CDF at r^2/sigma^2
+        rel_se = math.sqrt((1 - p_inside) / (p_inside * 20000)) * 2  # ratio estimator, generous
+        assert r["log_volume"] == pytest.approx(disk_log_area(table.tau[c]), abs=4 * rel_se)
+        if sum(accepted) < 2:
+            assert math.isnan(r["fd_phi_accepted"]) and math.isnan(r["mmd_phi_accepted"])
+    pooled = rows[2]
+    assert pooled["coverage"] == pytest.approx(sum(covered_all) / 12)
+    assert pooled["n_test"] == 12 and pooled["n_calib"] == 13 and math.isnan(pooled["tau"])
+    # the pooled upper bound weights each class's bound by its test count
+    assert pooled["coverage_upper"] == pytest.approx((7 * (0.8 + 1 / 10) + 5 * (0.8 + 1 / 5)) / 12)
+    assert pooled["n_accepted"] == int(ok.sum())
+    # mean region volume over classes, in log space
+    expect = math.log((math.exp(rows[0]["log_volume"]) + math.exp(rows[1]["log_volume"])) / 2)
+    assert pooled["log_volume"] == pytest.approx(expect)
+
+
+def test_volume_draw_leaves_the_global_rng_alone(case):
+    test_y, test_label, test_s, drafts, table = case
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    metrics_table("toy", [table], {0.8: accept(drafts.score, drafts.label, table)}, test_s, test_y, test_label,
+                  drafts, GaussianMDN(), prdc_k=2, volume_samples=100, seed=0)
+    assert torch.equal(torch.rand(3), before)
