@@ -154,3 +154,67 @@ def test_killed_train_generator_resumes(workdir):
     step = int(re.search(r"resuming from \S+ at step (\d+)", log).group(1))
     assert step >= 20 and step % 20 == 0
     assert "step 600 loss" in log and not resume.exists()
+
+
+def _default_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def test_a_config_needs_only_the_sections_it_uses():
+    from dualspace.config import config_problems
+
+    config = _default_config()
+    for ds in ("hapt", "cifar10", "har", "mnist"):
+        del config[ds]
+    config["datasets"] = ["digits"]
+    assert config_problems(config, SCHEMA) == []
+    del config["digits"]
+    assert config_problems(config, SCHEMA) == ["config key datasets lists 'digits' but there is no 'digits' section"]
+
+
+def test_dataset_sections_are_checked_against_the_registry():
+    from dualspace.config import config_problems
+
+    config = _default_config()
+    config["imagenet"] = config["digits"]
+    config["digits"] = {**config["digits"], "data": {"calib_fraction": 0.2, "n_calib": 5}}
+    problems = config_problems(config, SCHEMA)
+    assert any(p.startswith("config key imagenet: not a setting and not a dataset of the registry") for p in problems)
+    assert any(re.match(r"config key digits\.data: Additional properties are not allowed \('n_calib'", p)
+               for p in problems), problems
+
+
+def test_generator_family_switch_and_its_schema():
+    from dualspace.config import config_problems
+
+    config = _default_config()
+    config["digits"]["generator"]["family"] = "class_gaussian"
+    assert config_problems(config, SCHEMA) == []
+    config["digits"]["generator"]["class_gaussian"]["steps"] = 10  # a diffusion-only key in the wrong family
+    assert config_problems(config, SCHEMA) == [
+        "config key digits.generator.class_gaussian: Additional properties are not allowed ('steps' was unexpected)"]
+    del config["digits"]["generator"]["class_gaussian"]
+    assert any("digits.generator: 'class_gaussian' is a required property" in p
+               for p in config_problems(config, SCHEMA))
+    config = _default_config()
+    config["digits"]["generator"]["family"] = "gan"
+    assert any("digits.generator.family: 'gan' is not one of ['diffusion', 'class_gaussian']" in p
+               for p in config_problems(config, SCHEMA))
+
+
+def test_stages_and_the_registry_do_not_load_the_diffusion_family():
+    """Calibration, regions, metrics and figures never need the diffusion code (it loads only for a diffusion
+    checkpoint)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dualspace.config, dualspace.generator\n"
+            "import dualspace.stages.data, dualspace.stages.features, dualspace.stages.density\n"
+            "import dualspace.stages.regions, dualspace.stages.metrics, dualspace.stages.figures\n"
+            "import dualspace.stages.generator\n"
+            "print(sorted(m for m in sys.modules if m.startswith('dualspace.diffusion')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
