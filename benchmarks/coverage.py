@@ -18,9 +18,8 @@ import argparse
 import numpy as np
 import yaml
 
-from dualspace.conformal import class_thresholds
+from dualspace.conformal import ThresholdTable, class_thresholds
 from dualspace.metrics import band_sigma
-from dualspace.conformal import ThresholdTable
 from dualspace.stages.density import pair_scores
 
 
