@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
+from .data import Split
+from .generator import GeneratorFamily
+from .io import save_torch
 
 FAMILY = "class_gaussian"
 FORMAT_VERSION = 1
@@ -198,19 +202,11 @@ def fit_class_gaussian(x: np.ndarray, labels: np.ndarray, n_classes: int, cfg: C
     return ClassGaussianGenerator(cfg, np.stack(means), W, np.stack(psis), data_meta)
 
 
-def train(split, cfg: ClassGaussianConfig, out_path, *, n_classes: int, meta: dict[str, Any], seed: int,
-          device: str = "auto", expect_gpu: bool = False) -> None:
+def train(split: Split, cfg: ClassGaussianConfig, out_path: str | Path, *, n_classes: int, meta: dict[str, Any],
+          seed: int, device: str = "auto", expect_gpu: bool = False) -> None:
     """The family's `train`: closed-form fit on the train split (no seed or device needed), checkpoint to out_path."""
-    from .io import save_torch
-
     save_torch(fit_class_gaussian(split.x, split.label, n_classes, cfg, meta).checkpoint(), out_path)
 
 
-def _family():
-    from .generator import GeneratorFamily
-
-    return GeneratorFamily(name=FAMILY, config=ClassGaussianConfig, sampler=ClassGaussianSampler, train=train,
-                           from_checkpoint=ClassGaussianGenerator.from_checkpoint)
-
-
-GENERATOR_FAMILY = _family()
+GENERATOR_FAMILY = GeneratorFamily(name=FAMILY, config=ClassGaussianConfig, sampler=ClassGaussianSampler,
+                                   train=train, from_checkpoint=ClassGaussianGenerator.from_checkpoint)
