@@ -36,7 +36,7 @@ def main() -> None:
             if x.dtype.kind == "f" and y.dtype.kind == "f":
                 ok = np.array_equal(x, y, equal_nan=True)
             else:
-                ok = (ma[col].astype(str) == mb[col].astype(str)).all()
+                ok = ma[col].equals(mb[col])  # equal values, NaN in the same places
             if not ok:
                 unequal.append(col)
         print(f"{ds}: metrics.csv {len(ma)} x {len(common)} common columns, equal: {len(common) - len(unequal)}"
