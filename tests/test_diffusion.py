@@ -203,9 +203,9 @@ def test_checkpoint_roundtrip_and_mismatch(tmp_path, digits_train):
     assert isinstance(loaded, ConditionalGenerator)
     np.testing.assert_allclose(loaded.embed(np.arange(10)), model.embed(np.arange(10)), atol=1e-6)
     assert loaded.embed(np.arange(10)).shape == (10, 64)
-    with pytest.raises(ValueError, match=r"model\.pt was trained for dataset='digits' but 'hapt'"):
+    with pytest.raises(ValueError, match=r"model\.pt was trained for dataset='digits', but 'hapt' is expected"):
         load_generator(path, dataset="hapt")
-    with pytest.raises(ValueError, match="n_classes=10 but 6"):
+    with pytest.raises(ValueError, match="n_classes=10, but 6"):
         load_generator(path, n_classes=6)
     # the file is plain tensors and containers: weights_only loading needs no allow-listing
     torch.load(path, weights_only=True)
