@@ -82,7 +82,7 @@ def save_torch(obj: Any, path: str | Path) -> None:
 def load_checkpoint(path: str | Path, what: str, rebuild: str | None = None) -> Any:
     """`torch.load(path, weights_only=True)`; a missing or damaged file is an error naming it and the fix.
 
-    torch's own message for a file it cannot read suggests retrying with weights_only=False, which would
+    torch's own message for a file it cannot read suggests turning weights_only off, which would
     run code from the file: that hint is never passed on.
     """
     import torch

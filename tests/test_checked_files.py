@@ -158,7 +158,7 @@ def test_a_damaged_checkpoint_is_named_and_never_loaded_with_pickle(tmp_path, na
         load(path)
     msg = str(err.value)
     assert str(path) in msg and "damaged" in msg and f"snakemake {path}" in msg
-    assert "weights_only=False" not in msg and "weights_only" not in msg.replace("not loaded", "")
+    assert "weights_only" not in msg  # torch's hint to load the file with pickle is never passed on
 
 
 def test_a_damaged_resume_checkpoint_is_reported_and_training_starts_fresh(tmp_path, caplog):
