@@ -143,8 +143,3 @@ class Region:
         arrays, attrs = _read(path, ["accepted_index", "representative_index"], "region")
         _check(path, "region", {"accepted_index": arrays["accepted_index"]}, attrs, dataset, {})
         return cls(arrays["accepted_index"], arrays["representative_index"], attrs)
-
-    def representatives(self, labels: np.ndarray, n_classes: int) -> dict[int, np.ndarray]:
-        """Class -> indices of its representatives (labels are the drafts' labels)."""
-        rep = self.representative_index
-        return {c: rep[labels[rep] == c] for c in range(n_classes)}
