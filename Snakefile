@@ -29,6 +29,7 @@ include: "workflow/rules/density.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/trajectory.smk"
 
 
 rule all:
@@ -40,4 +41,5 @@ rule all:
         expand("results/{ds}/regions/alpha{alpha}/region.h5", ds=config["datasets"], alpha=config["alphas"]),
         expand("results/{ds}/metrics.csv", ds=config["datasets"]),
         expand("results/{ds}/figures/{name}.png", ds=config["datasets"], name=FIGURES),
+        rules.trajectory.input,
     default_target: True

@@ -71,4 +71,29 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[
     for ds in config["datasets"]:
         if ds not in config:
             problems.append(f"config key datasets lists '{ds}' but there is no '{ds}' section")
+    if "trajectory" in config:
+        problems += trajectory_problems(config["trajectory"])
+    return problems
+
+
+def trajectory_problems(t: Mapping[str, Any]) -> list[str]:
+    """Cross-key checks of the `trajectory` section the schema cannot express."""
+    problems = []
+    fractions = t["data"]["fractions"]
+    if abs(sum(fractions.values()) - 1) > 1e-9:
+        problems.append(f"config key trajectory.data.fractions: {dict(fractions)} must sum to 1")
+    variants = t["timing"]["variants"]
+    if t["timing"]["default"] not in variants:
+        problems.append(f"config key trajectory.timing.default: '{t['timing']['default']}' is not one of the "
+                        f"variants {sorted(variants)}")
+    for name, v in variants.items():
+        v = {**t["timing"]["train"], **v}
+        if v.get("profile") == "steps" and v.get("conditioning", "goal") == "goal":
+            problems.append(f"config key trajectory.timing.variants.{name}: profile 'steps' reads the geometry; "
+                            "use conditioning 'goal_geometry' or 'shared_embedding'")
+        if v.get("pause_edges") and v.get("profile") != "steps":
+            problems.append(f"config key trajectory.timing.variants.{name}: pause_edges need profile 'steps'")
+        edges = list(v.get("pause_edges") or [])
+        if edges != sorted(set(edges)):
+            problems.append(f"config key trajectory.timing.variants.{name}.pause_edges: {edges} must increase")
     return problems

@@ -1,0 +1,265 @@
+# The trajectory study (docs/trajectory.md): human mouse paths -> (dx, dy) diffusion + timing heads -> metrics.
+# `snakemake --cores 2 trajectory`: the default configuration (part of `rule all` / `make run`).
+# `snakemake --cores 2 trajectory_study`: every timing variant of the conditioning study and the three baselines.
+
+TRAJ = "results/trajectory"
+TRAJ_SPLITS = ["train", "val", "test"]
+
+
+def traj():
+    """The `trajectory` config section, canonical (keys sorted)."""
+    return canonical(config["trajectory"])
+
+
+def traj_threads():
+    """Threads of the torch rules (`trajectory.compute.threads`): bytes of a result depend on it."""
+    return traj()["compute"]["threads"]
+
+
+def traj_variants():
+    return sorted(traj()["timing"]["variants"])
+
+
+def traj_timing_settings(variant):
+    """A variant's settings over the shared timing.train section."""
+    t = traj()["timing"]
+    if variant not in t["variants"]:
+        raise WorkflowError(f"trajectory.timing: no variant '{variant}' (variants: {sorted(t['variants'])})")
+    return canonical({**t["train"], **t["variants"][variant]})
+
+
+def traj_levels():
+    return 2 ** (len(traj()["geometry"]["model"]["channel_mults"]) - 1)
+
+
+TRAJ_MODELS = traj_variants() + ["constant", "moment", "joint"]
+
+
+wildcard_constraints:
+    tsplit="|".join(TRAJ_SPLITS),
+    tvariant="|".join(traj_variants()),
+    tmodel="|".join(TRAJ_MODELS),
+    ttable="metrics|study",
+
+
+rule trajectory_data:
+    output:
+        **{s: f"{TRAJ}/data/{s}.h5" for s in TRAJ_SPLITS},
+        stats=f"{TRAJ}/data/geometry_stats.json",
+        report=f"{TRAJ}/data/load_report.json",
+    params:
+        data=lambda wc: traj()["data"],
+        T_multiple=lambda wc: traj_levels(),
+        seed=config["seed"],
+    log:
+        f"{TRAJ}/logs/trajectory_data.log",
+    threads: 1
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_data.py"
+
+
+rule trajectory_timing_cache:
+    input:
+        f"{TRAJ}/data/{{tsplit}}.h5",
+    output:
+        f"{TRAJ}/timing/cache_{{tsplit}}.h5",
+    log:
+        f"{TRAJ}/logs/trajectory_timing_cache_{{tsplit}}.log",
+    threads: 1
+    resources:
+        mem_mb=job_mb(1000),
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_timing_cache.py"
+
+
+rule trajectory_geometry:
+    input:
+        train=f"{TRAJ}/data/train.h5",
+        stats=f"{TRAJ}/data/geometry_stats.json",
+    output:
+        f"{TRAJ}/geometry/model.pt",
+    params:
+        settings=lambda wc: {k: traj()["geometry"][k] for k in ("model", "train")},
+        length_k=lambda wc: traj()["geometry"]["length_k"],
+        seed=config["seed"],
+        joint=False,
+    log:
+        f"{TRAJ}/logs/trajectory_geometry.log",
+    benchmark:
+        f"{TRAJ}/benchmarks/trajectory_geometry.tsv"
+    threads: lambda wc: traj_threads()
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=60,
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_geometry.py"
+
+
+use rule trajectory_geometry as trajectory_joint with:
+    input:
+        train=f"{TRAJ}/data/train.h5",
+    output:
+        f"{TRAJ}/joint/model.pt",
+    params:
+        settings=lambda wc: {k: traj()["geometry"][k] for k in ("model", "train")},
+        length_k=lambda wc: traj()["geometry"]["length_k"],
+        seed=config["seed"],
+        joint=True,
+    log:
+        f"{TRAJ}/logs/trajectory_joint.log",
+    benchmark:
+        f"{TRAJ}/benchmarks/trajectory_joint.tsv"
+
+
+rule trajectory_sample:
+    input:
+        model=f"{TRAJ}/{{gen}}/model.pt",
+        test=f"{TRAJ}/data/test.h5",
+    output:
+        f"{TRAJ}/{{gen}}/samples.h5",
+    wildcard_constraints:
+        gen="geometry|joint",
+    params:
+        sampler=lambda wc: traj()["sampler"],
+        seed=config["seed"],
+    log:
+        f"{TRAJ}/logs/trajectory_sample_{{gen}}.log",
+    benchmark:
+        f"{TRAJ}/benchmarks/trajectory_sample_{{gen}}.tsv"
+    threads: lambda wc: traj_threads()
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_sample.py"
+
+
+def traj_timing_inputs(wc):
+    """The train split and its timing cache; the geometry model too when the variant shares its embedding."""
+    inputs = {"train": f"{TRAJ}/data/train.h5", "cache": f"{TRAJ}/timing/cache_train.h5"}
+    if traj_timing_settings(wc.tvariant).get("conditioning") == "shared_embedding":
+        inputs["geometry"] = f"{TRAJ}/geometry/model.pt"
+    return inputs
+
+
+rule trajectory_timing:
+    input:
+        unpack(traj_timing_inputs),
+    output:
+        f"{TRAJ}/timing/{{tvariant}}/model.pt",
+    params:
+        settings=lambda wc: traj_timing_settings(wc.tvariant),
+        seed=config["seed"],
+    log:
+        f"{TRAJ}/logs/trajectory_timing_{{tvariant}}.log",
+    benchmark:
+        f"{TRAJ}/benchmarks/trajectory_timing_{{tvariant}}.tsv"
+    threads: lambda wc: traj_threads()
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_timing.py"
+
+
+def traj_eval_inputs(wc):
+    """Test split and generated paths; the timing model, the train timing cache (baselines) or the joint model."""
+    inputs = {"test": f"{TRAJ}/data/test.h5"}
+    if wc.tmodel == "joint":
+        return {**inputs, "samples": f"{TRAJ}/joint/samples.h5", "timing": f"{TRAJ}/joint/model.pt"}
+    inputs.update(samples=f"{TRAJ}/geometry/samples.h5", stats=f"{TRAJ}/data/geometry_stats.json")
+    if not traj()["timing"]["eval_assign"]:  # the geometry-only ablation: no timing model is trained
+        return inputs
+    inputs["cache"] = f"{TRAJ}/timing/cache_train.h5"
+    if wc.tmodel not in ("constant", "moment"):
+        inputs["timing"] = f"{TRAJ}/timing/{wc.tmodel}/model.pt"
+    return inputs
+
+
+rule trajectory_evaluate:
+    input:
+        unpack(traj_eval_inputs),
+    output:
+        csv=f"{TRAJ}/eval/{{tmodel}}.csv",
+        h5=f"{TRAJ}/eval/{{tmodel}}.h5",
+    params:
+        eval_assign=lambda wc: traj()["timing"]["eval_assign"],
+        eval=lambda wc: traj()["eval"],
+        seed=config["seed"],
+    log:
+        f"{TRAJ}/logs/trajectory_evaluate_{{tmodel}}.log",
+    benchmark:
+        f"{TRAJ}/benchmarks/trajectory_evaluate_{{tmodel}}.tsv"
+    threads: lambda wc: traj_threads()
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=20,
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_evaluate.py"
+
+
+def traj_table_models(wc):
+    return [traj()["timing"]["default"]] if wc.ttable == "metrics" else TRAJ_MODELS
+
+
+rule trajectory_table:
+    input:
+        lambda wc: expand(f"{TRAJ}/eval/{{m}}.csv", m=traj_table_models(wc)),
+    output:
+        f"{TRAJ}/{{ttable}}.csv",
+    log:
+        f"{TRAJ}/logs/trajectory_table_{{ttable}}.log",
+    threads: 1
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_table.py"
+
+
+TRAJ_FIGURES = ["real_paths", "paths", "histograms", "duration_distance"]
+
+
+rule trajectory_figures:
+    input:
+        test=f"{TRAJ}/data/test.h5",
+        evals=lambda wc: expand(f"{TRAJ}/eval/{{m}}.h5", m=traj_table_models(wc)),
+    output:
+        **{name: report(f"{TRAJ}/figures/{{ttable}}/{name}.png", category="trajectory") for name in TRAJ_FIGURES},
+    params:
+        models=traj_table_models,
+    log:
+        f"{TRAJ}/logs/trajectory_figures_{{ttable}}.log",
+    threads: 1
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_figures.py"
+
+
+rule trajectory:
+    input:
+        f"{TRAJ}/metrics.csv",
+        expand(f"{TRAJ}/timing/cache_{{s}}.h5", s=TRAJ_SPLITS),
+        expand(f"{TRAJ}/figures/metrics/{{name}}.png", name=TRAJ_FIGURES),
+
+
+rule trajectory_study:
+    input:
+        f"{TRAJ}/study.csv",
+        expand(f"{TRAJ}/figures/study/{{name}}.png", name=TRAJ_FIGURES),
