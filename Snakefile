@@ -29,7 +29,12 @@ include: "workflow/rules/density.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
-include: "workflow/rules/trajectory.smk"
+
+# Studies (docs/<study>.md) run when the config has their section; each also has its own target.
+STUDIES = [name for name in ("trajectory",) if name in config]
+if "trajectory" in STUDIES:
+
+    include: "workflow/rules/trajectory.smk"
 
 
 rule all:
@@ -41,5 +46,5 @@ rule all:
         expand("results/{ds}/regions/alpha{alpha}/region.h5", ds=config["datasets"], alpha=config["alphas"]),
         expand("results/{ds}/metrics.csv", ds=config["datasets"]),
         expand("results/{ds}/figures/{name}.png", ds=config["datasets"], name=FIGURES),
-        rules.trajectory.input,
+        [getattr(rules, name).input for name in STUDIES],
     default_target: True

@@ -54,7 +54,7 @@ ALPHAS = [0.5, 0.8, 0.9, 0.95]
 
 def tiny(config: dict) -> dict:
     """The default config shrunk to seconds per stage: digits through the diffusion family, hapt through the
-    class_gaussian baseline (so both families run every stage)."""
+    class_gaussian baseline (so both families run every stage), and the trajectory study's default variant."""
     config["alphas"] = ALPHAS
     config["regions"].update(K=16, m=4)
     config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
@@ -68,6 +68,12 @@ def tiny(config: dict) -> dict:
         c["compute"]["threads"] = 1
     config["hapt"]["generator"].update(family="class_gaussian")
     config["hapt"]["generator"]["class_gaussian"].update(rank=4)
+    t = config["trajectory"]
+    t["geometry"]["model"].update(base_channels=8, attention_heads=0, diffusion_steps=20)
+    t["geometry"]["train"].update(steps=10, batch_size=16)
+    t["sampler"].update(steps=4)
+    t["timing"]["train"].update(steps=10, hidden=8, step_hidden=8)
+    t["compute"]["threads"] = 1
     return config
 
 

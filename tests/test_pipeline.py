@@ -205,3 +205,35 @@ def test_marginal_conformal_mode_end_to_end(tiny_run, tmp_path):
     tau = pd.read_csv(r / "conformal/tau_alpha0.8.csv")["tau"].iloc[0]
     expect = [int(((scores["label"] == c) & (scores["score"] <= tau)).sum()) for c in range(10)]
     assert acc["n_accepted"].tolist() == expect
+
+
+def test_trajectory_outputs(tiny_run):
+    r = tiny_run / "results" / "trajectory"
+    df = pd.read_csv(r / "metrics.csv")
+    assert list(df["model"]) == ["goal_geometry"] and int(df["n_test"][0]) > 100
+    for c in ("c2st_geometry", "c2st_timing", "c2st_timing_real_geometry"):
+        assert df[f"{c}_low"][0] <= df[c][0] <= df[f"{c}_high"][0] and 0 <= df[c][0] <= 1
+    assert np.isfinite(df["duration_nll"][0]) and np.isfinite(df["fitts_slope"][0])
+    for split in ("train", "val", "test"):
+        assert (r / f"timing/cache_{split}.h5").stat().st_size > 0
+    for name in ("real_paths", "paths", "histograms", "duration_distance"):
+        assert (r / f"figures/metrics/{name}.png").stat().st_size > 5000, name
+
+
+def test_trajectory_without_timing_has_no_dt_metrics(tiny_run, tmp_path):
+    """timing.eval_assign = false: the dt-aware columns are absent (not zero), the geometry C2ST remains."""
+    from dualspace.trajectory.stages import evaluate_model
+
+    r = tiny_run / "results" / "trajectory"
+    evaluate_model("goal_geometry", r / "data/test.h5", r / "geometry/samples.h5", tmp_path / "m.csv",
+                   tmp_path / "m.h5", stats_path=r / "data/geometry_stats.json", timing_path=None, cache_h5=None,
+                   eval_assign=False, seed=0, folds=5)
+    df = pd.read_csv(tmp_path / "m.csv")
+    assert "c2st_geometry" in df and not [c for c in df if "timing" in c or "duration" in c or "dt_" in c], list(df)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "m.csv", tmp_path / "m.h5"]
+
+
+def test_changing_a_timing_setting_reruns_timing_and_evaluation_only(tiny_run):
+    jobs = _dry_run_jobs(tiny_run, "timing", lambda c: c["trajectory"]["timing"]["train"].update(lr_duration=0.002))
+    assert jobs == {"trajectory_timing": 1, "trajectory_evaluate": 1, "trajectory_table": 1,
+                    "trajectory_figures": 1, "all": 1}, jobs

@@ -170,8 +170,15 @@ class PathDiffusion(nn.Module):
 
     @torch.no_grad()
     def sample(self, cond: np.ndarray, mask: np.ndarray, seed: int, sampler: SamplerConfig,
-               progress: bool = True) -> np.ndarray:
-        """One normalised path per row of cond (N, cond_in) and mask (N, T) -> (N, T, C) float32, 0 on padding."""
+               progress: bool = True, endpoint: np.ndarray | None = None) -> np.ndarray:
+        """One normalised path per row of cond (N, cond_in) and mask (N, T) -> (N, T, C) float32, 0 on padding.
+
+        endpoint (N, 2): what the first two channels must sum to over each path's active steps (the goal in
+        normalised units). Every x0 prediction of the sampler is projected onto that constraint (the
+        least-squares correction: the residual spread evenly over the active steps) and eps re-derived from
+        it, as thresholding does (Ho et al. 2020 eq. 15; Saharia et al. 2022): the network keeps shaping the
+        path while its end point is held at the goal.
+        """
         cond = torch.as_tensor(np.asarray(cond), dtype=torch.float32)
         mask = torch.as_tensor(np.asarray(mask), dtype=torch.bool)
         if cond.shape != (len(mask), self.cfg.cond_in) or mask.shape[1:] != (self.T,):
@@ -187,18 +194,32 @@ class PathDiffusion(nn.Module):
             noise_gen = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
             e = self.cond(c)
             gamma = sampler.guidance_scale
+            target = None if endpoint is None else torch.as_tensor(
+                np.asarray(endpoint[start:start + sampler.batch_size]), dtype=torch.float32).to(self.device)
 
             def eps_fn(x, t):
                 if gamma == 1.0:
-                    return self.eps(x, t, e, m)
-                both = self.eps(torch.cat([x, x]), torch.cat([t, t]), torch.cat([e, self.cond.null_like(e)]),
-                                torch.cat([m, m]))
-                eps_c, eps_u = both.chunk(2)
-                return eps_u + gamma * (eps_c - eps_u)
+                    eps = self.eps(x, t, e, m)
+                else:
+                    both = self.eps(torch.cat([x, x]), torch.cat([t, t]), torch.cat([e, self.cond.null_like(e)]),
+                                    torch.cat([m, m]))
+                    eps_c, eps_u = both.chunk(2)
+                    eps = eps_u + gamma * (eps_c - eps_u)
+                return eps if target is None else self.project_eps(x, t, eps, m, target)
 
             x = SAMPLERS[sampler.sampler](eps_fn, self.schedule, x_T, sampler, None, noise_gen, progress=False)
             out.append((x * m[:, None]).transpose(1, 2).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.T, self.cfg.channels), np.float32)
+
+    def project_eps(self, x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor,
+                    target: torch.Tensor) -> torch.Tensor:
+        """eps whose x0 prediction has its first two channels summing to `target` (B, 2) over the active steps."""
+        ab = self.schedule.at(self.schedule.alpha_bar, t, x.dim())
+        x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+        m = mask[:, None].to(x.dtype)  # (B, 1, T)
+        resid = (target - (x0[:, :2] * m).sum(-1)) / m.sum(-1).clamp_min(1)  # (B, 2)
+        x0 = torch.cat([x0[:, :2] + resid[..., None] * m, x0[:, 2:]], dim=1)
+        return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
 
     def sample_mask(self, cond: np.ndarray, seed: int) -> np.ndarray:
         """(N, T) prefix masks with step counts from the length model (goal = the first two cond columns)."""

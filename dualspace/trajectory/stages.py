@@ -136,15 +136,30 @@ def train_geometry(train_h5: str | Path, stats_path: str | Path | None, out_path
     train_path_diffusion(x, d["mask"], d["cond"], st, out_path, meta={"stats": stats.to_dict()}, length_k=length_k)
 
 
+ENDPOINTS = ("project", "free")
+
+
 def sample_paths(model_path: str | Path, test_h5: str | Path, out_h5: str | Path, *, sampler: Mapping[str, Any],
-                 seed: int) -> None:
+                 seed: int, endpoint: str = "project") -> None:
     """rule trajectory_sample: one generated path per test condition, its step count from the length model;
-    written normalised (N, T, C) with the mask and conditions."""
+    written normalised (N, T, C) with the mask and conditions.
+
+    endpoint="project": every x0 prediction is projected so that the steps sum to the goal (end - start);
+    "free": the network alone decides where the path ends.
+    """
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"trajectory.geometry.endpoint must be one of {ENDPOINTS}, got {endpoint!r}")
     model = load_path_model(model_path)
     d = read_paths(test_h5)
     mask = model.sample_mask(d["cond"], seed)
-    x = model.sample(d["cond"], mask, seed + 1, SamplerConfig(**sampler))
-    write_h5(out_h5, {"x": x, "mask": mask, "cond": d["cond"]}, {"model": str(model_path), "seed": seed})
+    target = None
+    if endpoint == "project":
+        stats = GeometryStats.from_dict(model.meta["stats"])
+        n = mask.sum(1, keepdims=True)
+        target = ((d["end"] - d["start"]) - n * stats.mean[:2]) / stats.std[:2]  # (N, 2) normalised sums
+    x = model.sample(d["cond"], mask, seed + 1, SamplerConfig(**sampler), endpoint=target)
+    write_h5(out_h5, {"x": x, "mask": mask, "cond": d["cond"]},
+             {"model": str(model_path), "seed": seed, "endpoint": endpoint})
 
 
 def train_timing(train_h5: str | Path, cache_h5: str | Path, out_path: str | Path, *, settings: Mapping[str, Any],

@@ -7,4 +7,4 @@ from dualspace.trajectory.stages import sample_paths
 torch.set_num_threads(snakemake.threads)
 with log_to(snakemake.log[0]):
     sample_paths(snakemake.input.model, snakemake.input.test, snakemake.output[0], sampler=snakemake.params.sampler,
-                 seed=snakemake.params.seed)
+                 endpoint=snakemake.params.endpoint, seed=snakemake.params.seed)
