@@ -210,7 +210,7 @@ def test_marginal_conformal_mode_end_to_end(tiny_run, tmp_path):
 def test_trajectory_outputs(tiny_run):
     r = tiny_run / "results" / "trajectory"
     df = pd.read_csv(r / "metrics.csv")
-    assert list(df["model"]) == ["goal_geometry"] and int(df["n_test"][0]) > 100
+    assert list(df["model"]) == ["shared_embedding"] and int(df["n_test"][0]) > 100
     for c in ("c2st_geometry", "c2st_timing", "c2st_timing_real_geometry"):
         assert df[f"{c}_low"][0] <= df[c][0] <= df[f"{c}_high"][0] and 0 <= df[c][0] <= 1
     assert np.isfinite(df["duration_nll"][0]) and np.isfinite(df["fitts_slope"][0])
@@ -225,7 +225,7 @@ def test_trajectory_without_timing_has_no_dt_metrics(tiny_run, tmp_path):
     from dualspace.trajectory.stages import evaluate_model
 
     r = tiny_run / "results" / "trajectory"
-    evaluate_model("goal_geometry", r / "data/test.h5", r / "geometry/samples.h5", tmp_path / "m.csv",
+    evaluate_model("shared_embedding", r / "data/test.h5", r / "geometry/samples.h5", tmp_path / "m.csv",
                    tmp_path / "m.h5", stats_path=r / "data/geometry_stats.json", timing_path=None, cache_h5=None,
                    eval_assign=False, seed=0, folds=5)
     df = pd.read_csv(tmp_path / "m.csv")

@@ -303,14 +303,16 @@ def _grid(n: int, ncols: int, size: float):
 def plot_feature_histograms(real: Mapping[str, np.ndarray], fakes: Mapping[str, Mapping[str, np.ndarray]],
                             names: Sequence[str], path: str | Path, bins: int = 40) -> None:
     """One panel per feature: real (grey, filled) against each generated set (lines), density histograms on
-    shared bins spanning the pooled 0.5-99.5th percentiles (values outside are counted in the edge bins)."""
+    shared bins spanning the real set's 0.5-99.5th percentiles widened by half their range on each side (values
+    outside are counted in the edge bins), so one set's outliers cannot squeeze the others into one bin."""
     _style()
     fig, axes = _grid(len(names), 4, 2.6)
     for ax, k in zip(axes, names):
         sets = {"real": np.asarray(real[k], dtype=np.float64)}
         sets.update({name: np.asarray(f[k], dtype=np.float64) for name, f in fakes.items()})
         sets = {name: v[np.isfinite(v)] for name, v in sets.items()}
-        lo, hi = np.percentile(np.concatenate(list(sets.values())), [0.5, 99.5])
+        lo, hi = np.percentile(sets["real"], [0.5, 99.5])
+        lo, hi = lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo)
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
         for i, (name, v) in enumerate(sets.items()):
             style = dict(color="0.6", alpha=0.6) if name == "real" else dict(histtype="step", lw=1.2,

@@ -112,4 +112,5 @@ def traj_eval_inputs(wc):
 
 
 def traj_table_models(wc):
-    return [traj()["timing"]["default"]] if wc.ttable == "metrics" else TRAJ_MODELS
+    default = traj()["timing"]["default"]
+    return [default] + ([] if wc.ttable == "metrics" else [m for m in TRAJ_MODELS if m != default])
