@@ -74,6 +74,7 @@ def tiny(config: dict) -> dict:
     t["sampler"].update(steps=4)
     t["timing"]["train"].update(steps=10, hidden=8, step_hidden=8)
     t["compute"]["threads"] = 1
+    t["eval"]["per_feature"] = False
     return config
 
 

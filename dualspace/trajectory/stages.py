@@ -226,12 +226,14 @@ def _duration_nll(model, cond: np.ndarray, steps: np.ndarray, mask: np.ndarray) 
 
 def evaluate_model(name: str, test_h5: str | Path, samples_h5: str | Path, out_csv: str | Path,
                    out_h5: str | Path, *, stats_path: str | Path | None, timing_path: str | Path | None,
-                   cache_h5: str | Path | None, eval_assign: bool, seed: int, folds: int) -> None:
+                   cache_h5: str | Path | None, eval_assign: bool, seed: int, folds: int,
+                   per_feature: bool = True) -> None:
     """rule trajectory_evaluate: one timing model (or baseline) against the real test split.
 
     Geometry-only C2ST on the generated (dx, dy) (shape features; the end-point error is reported apart); dt-aware C2ST twice, with the timing model on the real test
     geometry (isolates the timing) and on the generated geometry (the product); the duration NLL of the real
-    test paths; the Fitts-like duration-distance fit; 1-Wasserstein distances of every feature. The joint
+    test paths; the Fitts-like duration-distance fit; 1-Wasserstein distances of every feature; with
+    per_feature, the C2ST of each feature alone too (which features give a model away). The joint
     baseline generates (dx, dy, dt) itself: its dt is clamped to >= 0.5 ms (the share clamped is reported) and
     it has no 'real geometry' row. eval_assign=false: no timing, so every dt-aware column is absent.
     """
@@ -262,7 +264,8 @@ def evaluate_model(name: str, test_h5: str | Path, samples_h5: str | Path, out_c
                                                          torch.as_tensor(smp["cond"]), model, stats, seed=seed + 1)
             gen_seq = gen_seq.numpy()
             on_real_tim = ev.timing_features(on_real.numpy(), mask_r)
-            row.update(_c2st_row("c2st_timing_real_geometry", real_tim, on_real_tim, seed, folds, per_feature=True))
+            row.update(_c2st_row("c2st_timing_real_geometry", real_tim, on_real_tim, seed, folds,
+                                 per_feature=per_feature))
             row["duration_nll"] = _duration_nll(model, real["cond"], real["steps"], mask_r)
             feats.update({f"real_geometry.{k}": v for k, v in on_real_tim.items()})
         dxdy = np.where(mask_g[..., None], smp["x"] * stats.std + stats.mean, 0.0)
@@ -272,14 +275,14 @@ def evaluate_model(name: str, test_h5: str | Path, samples_h5: str | Path, out_c
     # reported on its own; the C2ST reads the shape.
     shape = [k for k in real_geo if k != "end_error"]
     row.update(_c2st_row("c2st_geometry", {k: real_geo[k] for k in shape}, {k: gen_geo[k] for k in shape}, seed,
-                         folds, per_feature=True))
+                         folds, per_feature=per_feature))
     row.update(end_error_px_median_real=float(np.median(real_geo["end_error"])),
                end_error_px_median=float(np.median(gen_geo["end_error"])))
     feats.update({f"generated.{k}": v for k, v in gen_geo.items()})
     feats["generated_geometry"] = (gen_seq[..., :2] if gen_seq is not None else dxdy).astype(np.float32)
     if gen_seq is not None:
         gen_tim = ev.timing_features(gen_seq, mask_g)
-        row.update(_c2st_row("c2st_timing", real_tim, gen_tim, seed, folds, per_feature=True))
+        row.update(_c2st_row("c2st_timing", real_tim, gen_tim, seed, folds, per_feature=per_feature))
         slope, intercept = ev.duration_distance_fit(gen_tim["duration"], real["distance"])
         real_slope, real_intercept = ev.duration_distance_fit(real_tim["duration"], real["distance"])
         row.update({"fitts_slope": slope, "fitts_intercept": intercept, "fitts_slope_real": real_slope,

@@ -10,4 +10,4 @@ with log_to(snakemake.log[0]):
                    snakemake.output.h5, stats_path=snakemake.input.get("stats"),
                    timing_path=snakemake.input.get("timing"), cache_h5=snakemake.input.get("cache"),
                    eval_assign=snakemake.params.eval_assign, seed=snakemake.params.seed,
-                   folds=snakemake.params.eval["folds"])
+                   folds=snakemake.params.eval["folds"], per_feature=snakemake.params.eval["per_feature"])
