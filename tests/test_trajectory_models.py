@@ -19,18 +19,7 @@ from dualspace.trajectory.geometry import (LengthModel, PathDiffusion, PathDiffu
 from dualspace.trajectory.stages import prepare_paths, read_paths
 from dualspace.trajectory.timing import (TimingModel, dirichlet_nll, fit_timing, path_summary, pause_classes,
                                          step_features)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def prefix_mask(lengths, T: int) -> torch.Tensor:
-    return torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]
+from test_trajectory_timing import one_thread, prefix_mask  # noqa: F401 (one_thread: an autouse fixture)
 
 
 # ------------------------------------------------------------------------------------------ geometry

@@ -141,19 +141,13 @@ class DiffusionGenerator(nn.Module):
              bf16: bool = False) -> torch.Tensor:
         """Simple loss (Ho et al. eq. 14): E ||eps - eps_theta(x_t, t, e)||^2 (or the same on v), e dropped to
         the null embedding with probability p_drop."""
-        b = len(x0)
-        t = torch.randint(0, self.cfg.T, (b,), generator=generator).to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-        drop = (torch.rand(b, generator=generator) < p_drop).to(x0.device)
+        t, noise, drop = self.schedule.training_draws(x0, p_drop, generator)
         e = self.cond(onehot)
         e = torch.where(drop[:, None], self.cond.null_like(e), e)
         x_t = self.schedule.q_sample(x0, t, noise)
         with autocast(x0.device, bf16):
             pred = self.net(x_t, t, e).float()
-        if self.cfg.prediction == "eps":
-            return F.mse_loss(pred, noise)
-        ab = self.schedule.at(self.schedule.alpha_bar, t, x0.dim())
-        return F.mse_loss(pred, ab.sqrt() * noise - (1 - ab).sqrt() * x0)  # v target
+        return F.mse_loss(pred, self.schedule.target(x0, t, noise, self.cfg.prediction))
 
     # -- checkpoints --------------------------------------------------------------------------------
     def checkpoint(self, **extra: Any) -> dict[str, Any]:

@@ -45,3 +45,20 @@ class NoiseSchedule:
         """Forward process (Ho et al. eq. 4): x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps."""
         ab = self.at(self.alpha_bar, t, x0.dim())
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def training_draws(self, x0: torch.Tensor, p_drop: float,
+                       generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training batch's randomness, in a fixed order (resumes and reruns reproduce it): timesteps t (B,),
+        noise like x0, and the flags (B,) of the examples whose condition is dropped (classifier-free guidance)."""
+        b = len(x0)
+        t = torch.randint(0, self.T, (b,), generator=generator).to(x0.device)
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+        drop = (torch.rand(b, generator=generator) < p_drop).to(x0.device)
+        return t, noise, drop
+
+    def target(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, prediction: str) -> torch.Tensor:
+        """What the network regresses: eps (Ho et al. 2020) or v = sqrt(ab) eps - sqrt(1 - ab) x0 (Salimans & Ho)."""
+        if prediction == "eps":
+            return noise
+        ab = self.at(self.alpha_bar, t, x0.dim())
+        return ab.sqrt() * noise - (1 - ab).sqrt() * x0

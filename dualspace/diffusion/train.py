@@ -72,6 +72,17 @@ def _read_resume(path: Path) -> dict[str, Any] | None:
     return state
 
 
+def optimizer_step(model: torch.nn.Module, loss: torch.Tensor, opt: torch.optim.Optimizer,
+                   sched: torch.optim.lr_scheduler.LRScheduler, ema: EMA, grad_clip: float) -> None:
+    """One update: backward, clip the global grad norm, step the optimizer and the lr schedule, update the EMA."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    sched.step()
+    ema.update(model)
+
+
 def train_diffusion(
     x: np.ndarray,
     labels: np.ndarray,
@@ -135,12 +146,7 @@ def train_diffusion(
         if not math.isfinite(value):
             raise FloatingPointError(f"non-finite training loss {value} at step {step + 1}; lower the learning "
                                      "rate (generator.train.lr) or check the input data for NaN/inf")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
-        opt.step()
-        sched.step()
-        ema.update(model)
+        optimizer_step(model, loss, opt, sched, ema, train.grad_clip)
         step += 1
         losses.append(value)
         bar.update(1)

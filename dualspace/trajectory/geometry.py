@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .. import __version__
 from ..diffusion.ema import EMA
 from ..diffusion.samplers import SAMPLERS, SamplerConfig
 from ..diffusion.schedule import NoiseSchedule
+from ..diffusion.train import optimizer_step
 from ..io import load_checkpoint, save_torch
 from ..nn import ConditionEncoder, UNet, UNetConfig
 from ..runtime import pick_device
@@ -152,19 +152,11 @@ class PathDiffusion(nn.Module):
     def loss(self, x0: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor, p_drop: float,
              generator: torch.Generator) -> torch.Tensor:
         """Masked simple loss: mean over active steps of ||target - net(x_t, t, e)||^2 (padding contributes 0)."""
-        b = len(x0)
-        t = torch.randint(0, self.cfg.diffusion_steps, (b,), generator=generator).to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-        drop = (torch.rand(b, generator=generator) < p_drop).to(x0.device)
+        t, noise, drop = self.schedule.training_draws(x0, p_drop, generator)
         e = self.cond(cond)
         e = torch.where(drop[:, None], self.cond.null_like(e), e)
-        x_t = self.schedule.q_sample(x0, t, noise)
-        pred = self.denoise(x_t, t, e, mask)
-        if self.cfg.prediction == "eps":
-            target = noise
-        else:
-            ab = self.schedule.at(self.schedule.alpha_bar, t, x0.dim())
-            target = ab.sqrt() * noise - (1 - ab).sqrt() * x0
+        pred = self.denoise(self.schedule.q_sample(x0, t, noise), t, e, mask)
+        target = self.schedule.target(x0, t, noise, self.cfg.prediction)
         m = mask[:, None].to(pred.dtype)  # (B, 1, T)
         return ((pred - target) ** 2 * m).sum() / (m.sum() * self.cfg.channels).clamp_min(1)
 
@@ -287,12 +279,7 @@ def train_path_diffusion(x: np.ndarray, mask: np.ndarray, cond: np.ndarray, sett
         if not math.isfinite(value):
             raise FloatingPointError(f"non-finite path-diffusion loss at step {step + 1}; lower "
                                      "trajectory.geometry.train.lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
-        opt.step()
-        sched.step()
-        ema.update(model)
+        optimizer_step(model, loss, opt, sched, ema, tr.grad_clip)
         losses.append(value)
         if step % 50 == 49:
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
