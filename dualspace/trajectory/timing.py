@@ -1,6 +1,8 @@
 """The timing stream: a path's total duration D ~ LogNormal(mu, sigma^2) and its normalised profile
-w = dt / D ~ Dirichlet(alpha) over the path's active steps, both predicted from the goal condition by one
-shared conditioner; and the one assembly helper that turns generated geometry into (dx, dy, dt).
+w = dt / D ~ Dirichlet(alpha) over the path's active steps, both predicted by one shared conditioner from the
+goal condition (and, by choice, from features of the geometry being timed: `path_summary` per path,
+`step_features` per step, with per-step pause classes); and the one assembly helper that turns generated
+geometry into (dx, dy, dt).
 
 Short paths use the Dirichlet over their own n active steps. By the aggregation property this is the law of
 a length-T Dirichlet draw with its tail zeroed and renormalised (a Dirichlet's components restricted to a
