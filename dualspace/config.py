@@ -87,6 +87,9 @@ def trajectory_problems(t: Mapping[str, Any]) -> list[str]:
         problems.append(f"config key trajectory.timing.default: '{t['timing']['default']}' is not one of the "
                         f"variants {sorted(variants)}")
     for name, v in variants.items():
+        if name in ("constant", "moment", "joint"):
+            problems.append(f"config key trajectory.timing.variants.{name}: '{name}' names a baseline; rename the "
+                            "variant")
         v = {**t["timing"]["train"], **v}
         if v.get("profile") == "steps" and v.get("conditioning", "goal") == "goal":
             problems.append(f"config key trajectory.timing.variants.{name}: profile 'steps' reads the geometry; "

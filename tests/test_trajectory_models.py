@@ -329,7 +329,9 @@ def test_trajectory_config_cross_checks():
     t["timing"]["default"] = "nope"
     t["timing"]["variants"]["bad"] = {"conditioning": "goal", "profile": "steps"}
     t["data"]["fractions"]["test"] = 0.3
+    t["timing"]["variants"]["joint"] = {"conditioning": "goal"}
     problems = "\n".join(trajectory_problems(t))
+    assert "trajectory.timing.variants.joint: 'joint' names a baseline" in problems
     assert "trajectory.timing.default: 'nope'" in problems
     assert "trajectory.timing.variants.bad: profile 'steps' reads the geometry" in problems
     assert "trajectory.data.fractions" in problems
