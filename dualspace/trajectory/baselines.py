@@ -5,7 +5,7 @@ conditioning. (The third baseline, the joint (dx, dy, dt) diffusion, is `PathDif
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,9 +24,6 @@ class TimingCache:
     rel_mean: np.ndarray  # (T,) mean over paths of n * w_t (a path's step in units of its mean step), by position
     rel_var: np.ndarray  # (T,) variance of n * w_t by position (0 where fewer than 2 paths reach it)
     dt_median: float  # median active dt, ms
-
-    def moments(self) -> dict[str, np.ndarray | float]:
-        return {k: v for k, v in asdict(self).items() if k not in ("duration", "profile")}
 
 
 def timing_cache(dt: np.ndarray, mask: np.ndarray) -> TimingCache:

@@ -260,21 +260,23 @@ class GeometryStats:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def geometry_stats(steps: np.ndarray, mask: np.ndarray) -> GeometryStats:
-    """Mean and std of the (dx, dy) channels of `steps` (N, T, >=2) over the steps where `mask` (N, T) is True.
+def geometry_stats(steps: np.ndarray, mask: np.ndarray, channels: int = 2) -> GeometryStats:
+    """Mean and std of the first `channels` channels of `steps` (N, T, >=channels) over the steps where `mask`
+    (N, T) is True: (dx, dy) for the geometry, (dx, dy, dt) for the joint baseline's one normalisation.
 
     Pass the train split only: val and test never enter the normalisation.
     """
     mask = np.asarray(mask, dtype=bool)
     if steps.shape[:2] != mask.shape:
         raise ValueError(f"steps {steps.shape} and mask {mask.shape} disagree in (N, T)")
-    active = np.asarray(steps, dtype=np.float64)[mask][:, :2]  # (n_active, 2)
+    active = np.asarray(steps, dtype=np.float64)[mask][:, :channels]  # (n_active, channels)
     if not len(active):
         raise ValueError("geometry_stats: the mask selects no step")
     return GeometryStats(active.mean(axis=0), np.maximum(active.std(axis=0), STD_FLOOR))
 
 
 def normalise_geometry(steps: np.ndarray, mask: np.ndarray, stats: GeometryStats) -> np.ndarray:
-    """(N, T, >=2) steps -> (N, T, 2) float32 z-scored (dx, dy), zero on padding: what the diffusion model sees."""
-    z = (np.asarray(steps, dtype=np.float64)[..., :2] - stats.mean) / stats.std
+    """(N, T, >=C) steps -> (N, T, C) float32 z-scored with the C channels of `stats` ((dx, dy), or (dx, dy, dt)
+    for the joint baseline), zero on padding: what the diffusion model sees."""
+    z = (np.asarray(steps, dtype=np.float64)[..., : len(stats.mean)] - stats.mean) / stats.std
     return np.where(np.asarray(mask, dtype=bool)[..., None], z, 0.0).astype(np.float32)

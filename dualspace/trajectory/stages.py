@@ -37,7 +37,6 @@ from .timing import TimingConfig, TimingModel, compose_spatiotemporal_sequence, 
 log = logging.getLogger("dualspace")
 
 SPLITS = ("train", "val", "test")
-BASELINES = ("constant", "moment", "joint")
 STEP_FIELDS = ("steps", "mask", "cond", "octant", "distance", "start", "end", "index")
 
 
@@ -111,13 +110,6 @@ def read_timing_cache(path: str | Path) -> TimingCache:
 # ------------------------------------------------------------------------------------------ models
 
 
-def joint_stats(steps: np.ndarray, mask: np.ndarray) -> GeometryStats:
-    """Per-channel mean and std of (dx, dy, dt) over the active train steps: the joint baseline's one
-    normalisation."""
-    active = np.asarray(steps, dtype=np.float64)[np.asarray(mask, dtype=bool)]
-    return GeometryStats(active.mean(0), np.maximum(active.std(0), 1e-3))
-
-
 def train_geometry(train_h5: str | Path, stats_path: str | Path | None, out_path: str | Path, *,
                    settings: Mapping[str, Any], seed: int, length_k: int, joint: bool = False) -> None:
     """rule trajectory_geometry / trajectory_joint: train the path diffusion on the train split, (dx, dy)
@@ -125,12 +117,8 @@ def train_geometry(train_h5: str | Path, stats_path: str | Path | None, out_path
     d = read_paths(train_h5)
     st = PathDiffusionSettings.from_dict(dict(settings), channels=3 if joint else 2, cond_in=d["cond"].shape[1])
     st.train.seed = seed
-    if joint:
-        stats = joint_stats(d["steps"], d["mask"])
-        x = np.where(d["mask"][..., None], (d["steps"] - stats.mean) / stats.std, 0.0).astype(np.float32)
-    else:
-        stats = GeometryStats.load(stats_path)
-        x = normalise_geometry(d["steps"], d["mask"], stats)
+    stats = geometry_stats(d["steps"], d["mask"], channels=3) if joint else GeometryStats.load(stats_path)
+    x = normalise_geometry(d["steps"], d["mask"], stats)
     log.info("training %s path diffusion on %s paths, T=%d: %s", "joint (dx, dy, dt)" if joint else "(dx, dy)",
              len(x), x.shape[1], {"model": st.model.to_dict(), "train": asdict(st.train)})
     train_path_diffusion(x, d["mask"], d["cond"], st, out_path, meta={"stats": stats.to_dict()}, length_k=length_k)
