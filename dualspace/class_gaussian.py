@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .data import Split
-from .generator import GeneratorFamily
+from .generator import GeneratorFamily, check_labels
 from .io import save_torch
 
 FAMILY = "class_gaussian"
@@ -99,15 +99,7 @@ class ClassGaussianGenerator:
         return tuple(self.data_meta["shape"])
 
     def check_labels(self, labels: np.ndarray) -> np.ndarray:
-        """(N,) integer labels in [0, n_classes), as int64; anything else is a ValueError."""
-        labels = np.asarray(labels)
-        if labels.size and not np.issubdtype(labels.dtype, np.integer):
-            raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-        labels = labels.astype(np.int64).reshape(-1)
-        if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
-            bad = labels[(labels < 0) | (labels >= self.n_classes)][0]
-            raise ValueError(f"label {bad} is out of range: labels must lie in [0, {self.n_classes})")
-        return labels
+        return check_labels(labels, self.n_classes)
 
     def embed(self, labels: np.ndarray) -> np.ndarray:
         """e = g(c): (N,) labels -> (N, n_classes) one-hot float32."""

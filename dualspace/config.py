@@ -73,7 +73,7 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[
             problems.append(f"config key datasets lists '{ds}' but there is no '{ds}' section")
     if "trajectory" in config:
         problems += trajectory_problems(config["trajectory"])
-    return problems
+    return problems + mixture_vae_problems(config)
 
 
 def trajectory_problems(t: Mapping[str, Any]) -> list[str]:
@@ -99,4 +99,54 @@ def trajectory_problems(t: Mapping[str, Any]) -> list[str]:
         edges = list(v.get("pause_edges") or [])
         if edges != sorted(set(edges)):
             problems.append(f"config key trajectory.timing.variants.{name}.pause_edges: {edges} must increase")
+    return problems
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `over` laid on top: nested dicts merge key by key, anything else replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def mixture_vae_run_settings(m: Mapping[str, Any], ds: str, variant: str) -> dict[str, Any]:
+    """model / loss / train of one study run: the shared sections, then `datasets.<ds>`, then `variants.<variant>`
+    (canonical, keys sorted)."""
+    out = deep_merge({k: m[k] for k in ("model", "loss", "train")}, m["datasets"].get(ds, {}))
+    return canonical(deep_merge(out, m["variants"][variant]))
+
+
+def mixture_vae_problems(config: Mapping[str, Any]) -> list[str]:
+    """Cross-key checks of the `mixture_vae` section, and every run's settings built by the dataclasses (so a
+    bad key or value names its key before any job runs); also `<ds>.generator.mixture_vae` of each dataset."""
+    from .mixture_vae.family import MixtureVAESettings  # imports torch: only when the section is there
+
+    problems, m = [], config.get("mixture_vae")
+    runs: set[tuple[str, str]] = set()
+    if m is not None:
+        variants = m["variants"]
+        wanted = {(m["default"]["dataset"], m["default"]["variant"], "mixture_vae.default.variant")}
+        for ds, a in m["ablation"].items():
+            wanted |= {(ds, v, f"mixture_vae.ablation.{ds}.variants[{i}]") for i, v in enumerate(a["variants"])}
+        for ds, variant, key in sorted(wanted):
+            if variant not in variants:
+                problems.append(f"config key {key}: '{variant}' is not one of the variants {sorted(variants)}")
+            else:  # (the dataset's own section is needed only when its split files are built)
+                runs.add((ds, variant))
+        failed: dict[str, list[str]] = {}  # one line per distinct error, with the runs it breaks
+        for ds, variant in sorted(runs):
+            try:
+                MixtureVAESettings.from_dict(mixture_vae_run_settings(m, ds, variant))
+            except (TypeError, ValueError) as e:
+                failed.setdefault(str(e), []).append(f"{ds}/{variant}")
+        problems += [f"config key mixture_vae: {msg} (runs {', '.join(where)}; a run's settings are model / loss / train, then "
+                     f"datasets.<ds>, then variants.<variant>)" for msg, where in failed.items()]
+    for ds in REGISTRY:
+        g = config.get(ds, {}).get("generator", {})
+        if "mixture_vae" in g:
+            try:
+                MixtureVAESettings.from_dict(g["mixture_vae"], f"{ds}.generator.mixture_vae")
+            except (TypeError, ValueError) as e:
+                problems.append(f"config key {ds}.generator.mixture_vae: {e}")
     return problems

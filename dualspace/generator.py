@@ -62,8 +62,21 @@ class GeneratorFamily:
 FAMILIES: dict[str, str] = {
     "diffusion": "dualspace.diffusion.family",
     "class_gaussian": "dualspace.class_gaussian",
+    "mixture_vae": "dualspace.mixture_vae.family",
 }
 DEFAULT_FAMILY = "diffusion"
+
+
+def check_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """(N,) integer labels in [0, n_classes), as int64; anything else is a ValueError."""
+    labels = np.asarray(labels)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    labels = labels.astype(np.int64).reshape(-1)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)][0]
+        raise ValueError(f"label {bad} is out of range: labels must lie in [0, {n_classes})")
+    return labels
 
 
 def family(name: str) -> GeneratorFamily:

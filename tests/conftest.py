@@ -54,7 +54,8 @@ ALPHAS = [0.5, 0.8, 0.9, 0.95]
 
 def tiny(config: dict) -> dict:
     """The default config shrunk to seconds per stage: digits through the diffusion family, hapt through the
-    class_gaussian baseline (so both families run every stage), and the trajectory study's default variant."""
+    class_gaussian baseline (so both families run every stage), the trajectory study's default variant and the
+    mixture-of-VAEs study's default run."""
     config["alphas"] = ALPHAS
     config["regions"].update(K=16, m=4)
     config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
@@ -75,6 +76,12 @@ def tiny(config: dict) -> dict:
     t["timing"]["train"].update(steps=10, hidden=8, step_hidden=8)
     t["compute"]["threads"] = 1
     t["eval"]["per_feature"] = False
+    m = config["mixture_vae"]
+    m["model"].update(K=4, trunk=[8, 16], hidden=32, embed_dim=8)
+    m["train"].update(epochs=2, anneal_epochs=1, film_warmup_epochs=0, start_channels=None)
+    m["datasets"]["digits"] = {}
+    m["eval"]["max_plot"] = 100
+    m["compute"]["threads"] = 1
     return config
 
 

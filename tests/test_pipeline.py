@@ -237,3 +237,39 @@ def test_changing_a_timing_setting_reruns_timing_and_evaluation_only(tiny_run):
     jobs = _dry_run_jobs(tiny_run, "timing", lambda c: c["trajectory"]["timing"]["train"].update(lr_duration=0.002))
     assert jobs == {"trajectory_timing": 1, "trajectory_evaluate": 1, "trajectory_table": 1,
                     "trajectory_figures": 1, "all": 1}, jobs
+
+
+def test_mixture_vae_outputs(tiny_run):
+    """The study's default run: metrics within their ranges and consistent with the test codes, every figure."""
+    import json
+
+    from dualspace.io import read_h5
+    from dualspace.mixture_vae.evaluate import hungarian_accuracy
+
+    r = tiny_run / "results" / "mixture_vae" / "digits"
+    m = json.loads((r / "cin/metrics.json").read_text())
+    codes = read_h5(r / "cin/test_codes.h5")
+    K = m["K"]
+    assert codes["q"].shape == (m["n_test"], K) and np.allclose(codes["q"].sum(1), 1, atol=1e-5)
+    # the metric is the Hungarian accuracy of argmax q on the test labels, recomputed here from the codes
+    assert m["accuracy"] == pytest.approx(hungarian_accuracy(codes["q"].argmax(1), codes["label"], K, 10)[0])
+    assert 0 <= m["tau_accuracy"] <= 1 and -1 <= m["ari"] <= 1 and np.isfinite(m["test_elbo"])
+    assert len(m["channel_of_label"]) == 10 and 0 <= min(m["channel_of_label"]) <= max(m["channel_of_label"]) < K
+    history = json.loads((r / "cin/history.json").read_text())
+    assert len(history) == 2 and len(history[0]["kl_per_channel"]) == K
+    names = {p.name for p in (r / "cin/figures").iterdir()}
+    expect = {"channel_latents_grid", "latent_by_component", "channel_ownership", "component_kl", "routing_hardness",
+              "recon_selected", "reconstruction_by_component", "decoded_grids", "training_curves"}
+    expect |= {f"channel_{k:02d}" for k in range(K)} | {f"decoded_grid_{k:02d}" for k in range(K)}
+    assert names == {f"{n}.png" for n in expect}, names ^ {f"{n}.png" for n in expect}
+    assert 0 <= json.loads((r / "kmeans.json").read_text())["accuracy"] <= 1
+
+
+def test_changing_a_mixture_vae_variant_reruns_that_variant_only(tiny_run):
+    """A setting of another variant changes nothing built; one of the default variant reruns its run only."""
+    jobs = _dry_run_jobs(tiny_run, "mvae_other", lambda c: c["mixture_vae"]["variants"]["film"].update(
+        {"train": {"lr": 0.01}}))
+    assert jobs == {}, jobs
+    jobs = _dry_run_jobs(tiny_run, "mvae_cin", lambda c: c["mixture_vae"]["variants"]["cin"].update(
+        {"train": {"lr": 0.01}}))
+    assert jobs == {"mixture_vae_train": 1, "mixture_vae_evaluate": 1, "mixture_vae_figures": 1, "all": 1}, jobs

@@ -202,7 +202,7 @@ def test_generator_family_switch_and_its_schema():
                for p in config_problems(config, SCHEMA))
     config = _default_config()
     config["digits"]["generator"]["family"] = "gan"
-    assert any("digits.generator.family: 'gan' is not one of ['diffusion', 'class_gaussian']" in p
+    assert any("digits.generator.family: 'gan' is not one of ['diffusion', 'class_gaussian', 'mixture_vae']" in p
                for p in config_problems(config, SCHEMA))
 
 

@@ -1,0 +1,149 @@
+"""A trained mixture of VAEs as a conditional generator (`<ds>.generator.family: mixture_vae`), and the settings
+dataclass both the study and the family read.
+
+The model is trained without labels. Its channels become classes through the channel -> label matching of
+`evaluate.channel_to_label` on the train split (Hungarian on argmax q(c|x), the tau co-occurrence where a label
+is left unmatched): a draft of class c is channel k(c)'s decoder applied to z ~ N(0, t^2 I), and
+e = g(c) = E[k(c)], the learned channel embedding the decoder is conditioned on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data import Split
+from ..generator import GeneratorFamily, check_labels
+from ..io import save_torch
+from .evaluate import channel_to_label
+from .losses import LossConfig
+from .model import MixtureVAE, MixtureVAEConfig
+from .train import MixtureTrainConfig, train_mixture_vae
+
+log = logging.getLogger("dualspace.mixture_vae")
+SECTIONS = ("model", "loss", "train")
+
+
+@dataclass
+class MixtureVAESettings:
+    """`model`, `loss` and `train` of one mixture-of-VAEs run (a study variant or `<ds>.generator.mixture_vae`)."""
+
+    model: MixtureVAEConfig = field(default_factory=MixtureVAEConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: MixtureTrainConfig = field(default_factory=MixtureTrainConfig)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], section: str = "mixture_vae") -> "MixtureVAESettings":
+        """Build from {model: ..., loss: ..., train: ...}; an unknown section or key is an error naming it."""
+        unknown = sorted(set(d) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f"config section '{section}': unknown key(s) {unknown}; known: {list(SECTIONS)}")
+        kinds = (MixtureVAEConfig, LossConfig, MixtureTrainConfig)  # their errors name mixture_vae.<section>.<key>
+        return cls(**{name: kind.from_dict(dict(d.get(name, {}))) for name, kind in zip(SECTIONS, kinds)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).to_dict() for name in SECTIONS}
+
+
+@dataclass
+class MixtureVAESampler:
+    """How drafts are drawn (`<ds>.sampler.mixture_vae`)."""
+
+    temperature: float = 1.0  # z ~ N(0, temperature^2 I) in the class's channel (1 = the prior)
+    batch_size: int = 4096  # drafts decoded per block
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ValueError(f"sampler.temperature must be >= 0, got {self.temperature}")
+        if self.batch_size < 1:
+            raise ValueError(f"sampler.batch_size must be >= 1, got {self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "batch_size": self.batch_size}
+
+
+@torch.no_grad()
+def responsibilities(model: MixtureVAE, x: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
+    """q(c|x) (N, K) over the unlocked channels, latent means and log-variances (N, K, D), in eval mode."""
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {"q": [], "mu": [], "logvar": []}
+    for start in range(0, len(x), batch_size):
+        logits, mu, logvar = model.encode(torch.as_tensor(x[start:start + batch_size], dtype=torch.float32))
+        out["q"].append(torch.softmax(logits.masked_fill(~model.unlocked, -torch.inf), -1).numpy())
+        out["mu"].append(mu.numpy())
+        out["logvar"].append(logvar.numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+class MixtureVAEGenerator:
+    """x ~ p(x | z, k(c)), z ~ N(0, t^2 I): class c drawn from the channel matched to it; e = g(c) = E[k(c)]."""
+
+    def __init__(self, model: MixtureVAE, channel_of_label: np.ndarray, data_meta: dict[str, Any]):
+        self.model = model.eval()
+        self.channel_of_label = np.asarray(channel_of_label, np.int64)  # (n_classes,)
+        self.n_classes = len(self.channel_of_label)
+        self.cond_dim = model.cfg.embed_dim
+        self.data_meta = dict(data_meta)
+
+    def check_labels(self, labels: np.ndarray) -> np.ndarray:
+        return check_labels(labels, self.n_classes)
+
+    def embed(self, labels: np.ndarray) -> np.ndarray:
+        """e = g(c): the matched channel's learned embedding, (N,) -> (N, embed_dim) float32."""
+        channels = self.channel_of_label[self.check_labels(labels)]
+        return self.model.embed.detach().cpu().numpy()[channels].astype(np.float32)
+
+    @torch.no_grad()
+    def sample(self, labels: np.ndarray, seed: int, sampler: MixtureVAESampler | None = None, progress: bool = True,
+               **_ignored: Any) -> np.ndarray:
+        """One draft per label (N,) -> (N, C, H, W) in [-1, 1]: the decoded mean at z ~ N(0, t^2 I)."""
+        sampler = sampler or MixtureVAESampler()
+        channels = torch.as_tensor(self.channel_of_label[self.check_labels(labels)])
+        gen = torch.Generator().manual_seed(int(seed))
+        device = self.model.embed.device
+        out = []
+        blocks = range(0, len(channels), sampler.batch_size)
+        for start in tqdm(blocks, desc="sample mixture_vae", disable=not progress or len(blocks) < 2):
+            ch = channels[start:start + sampler.batch_size]
+            z = sampler.temperature * torch.randn(len(ch), self.model.cfg.D, generator=gen)
+            out.append(self.model.decode(z.to(device), ch.to(device))["mean"].clamp(-1, 1).cpu().numpy())
+        shape = tuple(self.model.in_shape)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *shape), np.float32)
+
+    def to(self, device: Any) -> "MixtureVAEGenerator":
+        self.model.to(device)
+        return self
+
+    def checkpoint(self) -> dict[str, Any]:
+        return self.model.checkpoint(n_classes=self.n_classes, data=self.data_meta,
+                                     channel_of_label=self.channel_of_label.tolist())
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "MixtureVAEGenerator":
+        if "channel_of_label" not in ckpt:
+            raise ValueError("mixture_vae checkpoint without a channel -> label matching: it is a study model "
+                             "(results/mixture_vae/...), not a generator; train one with `<ds>.generator.family: "
+                             "mixture_vae`")
+        return cls(MixtureVAE.from_checkpoint(ckpt), np.asarray(ckpt["channel_of_label"]), ckpt["data"])
+
+
+def train(split: Split, cfg: MixtureVAESettings, out_path: str | Path, *, n_classes: int, meta: dict[str, Any],
+          seed: int, device: str = "auto", expect_gpu: bool = False) -> None:
+    """The family's `train`: fit on the train split's images without labels, then match channels to labels on the
+    same split; checkpoint to out_path (CPU training: the model is small)."""
+    if split.x.ndim != 4:
+        raise ValueError(f"the mixture_vae family generates images (N, C, H, W); this dataset's x is {split.x.shape}")
+    model, _ = train_mixture_vae(split.x, cfg.model, cfg.loss, cfg.train, seed)
+    mapping = channel_to_label(responsibilities(model, split.x)["q"], split.label, cfg.model.K, n_classes)
+    log.info("channel of each label: %s", mapping.tolist())
+    save_torch(MixtureVAEGenerator(model, mapping, {**meta, "shape": list(split.x.shape[1:])}).checkpoint(), out_path)
+
+
+GENERATOR_FAMILY = GeneratorFamily(name="mixture_vae", config=MixtureVAESettings, sampler=MixtureVAESampler,
+                                   train=train, from_checkpoint=MixtureVAEGenerator.from_checkpoint)
