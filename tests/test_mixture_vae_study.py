@@ -59,7 +59,7 @@ def test_default_config_is_clean():
     (lambda m: m["variants"]["film"]["model"].update(conditioning="adain"), "conditioning"),
     (lambda m: m["train"].update(epoks=3), "epoks"),
     (lambda m: m["ablation"]["digits"]["variants"].append("vq"),
-     "mixture_vae.ablation.digits.variants[7]: 'vq' is not one of the variants"),
+     "mixture_vae.ablation.digits.variants[9]: 'vq' is not one of the variants"),
     (lambda m: m["default"].update(variant="vq"), "mixture_vae.default.variant: 'vq' is not one of the variants"),
 ])
 def test_bad_study_settings_name_their_key(edit, expected):

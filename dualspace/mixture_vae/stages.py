@@ -74,15 +74,16 @@ def train_run(train_h5: str | Path, model_out: str | Path, history_out: str | Pa
 
     def log_epoch(row: dict[str, Any]) -> None:
         log.info("epoch %d: tau %.3f loss %.2f recon %.2f kl_z %.2f resp_entropy %.3f dead %d unlocked %d "
-                 "norm %s", row["epoch"], row["tau"], row["loss"], row["recon"], row["kl_z"], row["resp_entropy"],
-                 row["n_dead"], row["n_unlocked"], row["norm_enabled"])
+                 "norm %s (%.2f s)", row["epoch"], row["tau"], row["loss"], row["recon"], row["kl_z"],
+                 row["resp_entropy"], row["n_dead"], row["n_unlocked"], row["norm_enabled"], row["seconds"])
 
     t0 = time.perf_counter()
     model, history = train_mixture_vae(split.x, cfg.model, cfg.loss, cfg.train, seed, log_epoch=log_epoch)
     log.info("trained in %.1f s", time.perf_counter() - t0)
     meta = {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"]), "shape": list(split.x.shape[1:])}
     save_torch(model.checkpoint(settings=cfg.to_dict(), seed=seed, data=meta), model_out)
-    _write_json(history, history_out)
+    # seconds stay in the log: the history is a result, byte-identical between runs with the same seed
+    _write_json([{k: v for k, v in row.items() if k != "seconds"} for row in history], history_out)
 
 
 def evaluate_run(model_path: str | Path, train_h5: str | Path, test_h5: str | Path, metrics_out: str | Path,
