@@ -14,17 +14,10 @@ import time
 
 import torch
 
+from gpu_hours import matmul_flops_per_s  # benchmarks/ (the script's folder) is on sys.path
+
 from dualspace.mixture_vae.losses import LogitMoG, LossConfig, mixture_vae_loss
 from dualspace.mixture_vae.model import MixtureVAE, MixtureVAEConfig
-
-
-def matmul_gflops(n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def seconds_per_step(shape: tuple[int, int, int], batch: int, steps: int) -> float:
@@ -52,7 +45,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"fp32 GEMM: {matmul_gflops():.0f} GFLOP/s on {args.threads} thread(s)")
+    print(f"fp32 GEMM: {matmul_flops_per_s() / 1e9:.0f} GFLOP/s on {args.threads} thread(s)")
     # (dataset, image shape, train images, batch size and epochs of config/config.yaml)
     for name, shape, n, batch, epochs in (("digits", (1, 8, 8), 1078, 32, 40), ("mnist", (1, 28, 28), 55000, 128, 10)):
         s = seconds_per_step(shape, batch, args.steps)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .data import Split
-from .generator import GeneratorFamily, check_labels
+from .generator import GeneratorFamily, TemperatureSampler, check_labels
 from .io import save_torch
 
 FAMILY = "class_gaussian"
@@ -48,21 +48,9 @@ class ClassGaussianConfig:
         return asdict(self)
 
 
-@dataclass
-class ClassGaussianSampler:
-    """How drafts are drawn (config section `<ds>.sampler` when family = class_gaussian); plain types only."""
-
-    temperature: float = 1.0  # scales the spread around the class mean (1 = the fitted model)
-    batch_size: int = 4096  # drafts generated per block
-
-    def __post_init__(self):
-        if self.temperature < 0:
-            raise ValueError(f"sampler.temperature must be >= 0, got {self.temperature}")
-        if self.batch_size < 1:
-            raise ValueError(f"sampler.batch_size must be >= 1, got {self.batch_size}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class ClassGaussianSampler(TemperatureSampler):
+    """How drafts are drawn (config section `<ds>.sampler` when family = class_gaussian): temperature scales the
+    spread around the class mean (1 = the fitted model)."""
 
 
 def ppca_factor(x_c: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:

@@ -58,6 +58,24 @@ class GeneratorFamily:
         return build_config(self.sampler, settings, section)
 
 
+@dataclass
+class TemperatureSampler:
+    """Sampler options of the families whose drafts scale a Gaussian spread by a temperature (class_gaussian,
+    mixture_vae): config section `<ds>.sampler.<family>`; plain types only."""
+
+    temperature: float = 1.0  # scales the spread (1 = the fitted model / the prior)
+    batch_size: int = 4096  # drafts generated per block
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            raise ValueError(f"sampler.temperature must be >= 0, got {self.temperature}")
+        if self.batch_size < 1:
+            raise ValueError(f"sampler.batch_size must be >= 1, got {self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "batch_size": self.batch_size}
+
+
 # family name -> module holding its GENERATOR_FAMILY record (imported on first use)
 FAMILIES: dict[str, str] = {
     "diffusion": "dualspace.diffusion.family",

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data import Split
-from ..generator import GeneratorFamily, check_labels
+from ..generator import GeneratorFamily, TemperatureSampler, check_labels
 from ..io import save_torch
 from .evaluate import channel_to_label
 from .losses import LossConfig
@@ -51,21 +51,8 @@ class MixtureVAESettings:
         return {name: getattr(self, name).to_dict() for name in SECTIONS}
 
 
-@dataclass
-class MixtureVAESampler:
-    """How drafts are drawn (`<ds>.sampler.mixture_vae`)."""
-
-    temperature: float = 1.0  # z ~ N(0, temperature^2 I) in the class's channel (1 = the prior)
-    batch_size: int = 4096  # drafts decoded per block
-
-    def __post_init__(self):
-        if self.temperature < 0:
-            raise ValueError(f"sampler.temperature must be >= 0, got {self.temperature}")
-        if self.batch_size < 1:
-            raise ValueError(f"sampler.batch_size must be >= 1, got {self.batch_size}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "batch_size": self.batch_size}
+class MixtureVAESampler(TemperatureSampler):
+    """How drafts are drawn (`<ds>.sampler.mixture_vae`): z ~ N(0, temperature^2 I) in the class's channel."""
 
 
 @torch.no_grad()
