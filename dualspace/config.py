@@ -120,9 +120,14 @@ def mixture_vae_run_settings(m: Mapping[str, Any], ds: str, variant: str) -> dic
 def mixture_vae_problems(config: Mapping[str, Any]) -> list[str]:
     """Cross-key checks of the `mixture_vae` section, and every run's settings built by the dataclasses (so a
     bad key or value names its key before any job runs); also `<ds>.generator.mixture_vae` of each dataset."""
-    from .mixture_vae.family import MixtureVAESettings  # imports torch: only when the section is there
+    m = config.get("mixture_vae")
+    family_sections = {ds: config[ds]["generator"]["mixture_vae"] for ds in REGISTRY
+                       if "mixture_vae" in config.get(ds, {}).get("generator", {})}
+    if m is None and not family_sections:
+        return []
+    from .mixture_vae.family import MixtureVAESettings  # imports torch: only when there is something to check
 
-    problems, m = [], config.get("mixture_vae")
+    problems: list[str] = []
     runs: set[tuple[str, str]] = set()
     if m is not None:
         variants = m["variants"]
@@ -140,13 +145,11 @@ def mixture_vae_problems(config: Mapping[str, Any]) -> list[str]:
                 MixtureVAESettings.from_dict(mixture_vae_run_settings(m, ds, variant))
             except (TypeError, ValueError) as e:
                 failed.setdefault(str(e), []).append(f"{ds}/{variant}")
-        problems += [f"config key mixture_vae: {msg} (runs {', '.join(where)}; a run's settings are model / loss / train, then "
-                     f"datasets.<ds>, then variants.<variant>)" for msg, where in failed.items()]
-    for ds in REGISTRY:
-        g = config.get(ds, {}).get("generator", {})
-        if "mixture_vae" in g:
-            try:
-                MixtureVAESettings.from_dict(g["mixture_vae"], f"{ds}.generator.mixture_vae")
-            except (TypeError, ValueError) as e:
-                problems.append(f"config key {ds}.generator.mixture_vae: {e}")
+        problems += [f"config key mixture_vae: {msg} (runs {', '.join(where)}; a run's settings are model / loss / "
+                     "train, then datasets.<ds>, then variants.<variant>)" for msg, where in failed.items()]
+    for ds, settings in family_sections.items():
+        try:
+            MixtureVAESettings.from_dict(settings, f"{ds}.generator.mixture_vae")
+        except (TypeError, ValueError) as e:
+            problems.append(f"config key {ds}.generator.mixture_vae: {e}")
     return problems
