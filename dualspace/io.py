@@ -63,6 +63,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def write_json(obj: Any, path: str | Path) -> None:
+    """`obj` as indented JSON with sorted keys (byte-stable), atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+
+
 def save_torch(obj: Any, path: str | Path) -> None:
     """`torch.save` to `path` atomically, byte-for-byte reproducible.
 

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from ..data import read_split
-from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5
+from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5, write_json
 from . import evaluate as ev
 from . import plots
 from .family import MixtureVAESettings, responsibilities
@@ -33,11 +33,6 @@ from .train import train_mixture_vae
 
 log = logging.getLogger("dualspace")
 METRICS = ("accuracy", "nmi", "ari", "tau_accuracy", "n_dead", "n_used", "test_elbo", "resp_entropy")
-
-
-def _write_json(obj: Any, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
 
 
 def _read_json(path: str | Path, what: str) -> Any:
@@ -83,7 +78,7 @@ def train_run(train_h5: str | Path, model_out: str | Path, history_out: str | Pa
     meta = {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"]), "shape": list(split.x.shape[1:])}
     save_torch(model.checkpoint(settings=cfg.to_dict(), seed=seed, data=meta), model_out)
     # seconds stay in the log: the history is a result, byte-identical between runs with the same seed
-    _write_json([{k: v for k, v in row.items() if k != "seconds"} for row in history], history_out)
+    write_json([{k: v for k, v in row.items() if k != "seconds"} for row in history], history_out)
 
 
 def evaluate_run(model_path: str | Path, train_h5: str | Path, test_h5: str | Path, metrics_out: str | Path,
@@ -130,7 +125,7 @@ def evaluate_run(model_path: str | Path, train_h5: str | Path, test_h5: str | Pa
              metrics["n_dead"], test_elbo)
     write_h5(codes_out, {**codes, "label": test.label, "channel": channel},
              {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"])})
-    _write_json(metrics, metrics_out)
+    write_json(metrics, metrics_out)
 
 
 def figures(model_path: str | Path, history_path: str | Path, metrics_path: str | Path, codes_h5: str | Path,
@@ -189,7 +184,7 @@ def kmeans_run(train_h5: str | Path, test_h5: str | Path, out: str | Path, *, K:
     scores = ev.kmeans_baseline(train.x, test.x, test.label, K, int(attrs["n_classes"]), seed)
     scores = {k: float(v) if k != "n_used" else int(v) for k, v in scores.items()}
     log.info("k-means on raw pixels (K=%d): %s in %.1f s", K, scores, time.perf_counter() - t0)
-    _write_json({"dataset": attrs["dataset"], "K": K, "seed": seed, **scores}, out)
+    write_json({"dataset": attrs["dataset"], "K": K, "seed": seed, **scores}, out)
 
 
 def ablation_table(metrics_by_run: Mapping[str, str | Path], kmeans_path: str | Path, csv_out: str | Path,

@@ -13,7 +13,6 @@ Files under results/trajectory/:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import asdict
@@ -25,7 +24,7 @@ import pandas as pd
 import torch
 
 from ..diffusion.samplers import SamplerConfig
-from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5
+from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5, write_json
 from . import evaluate as ev
 from .baselines import ConstantTiming, MomentMatchedTiming, TimingCache, timing_cache
 from .data import COND_COLUMNS, GeometryStats, choose_T, geometry_stats, load_records, normalise_geometry, \
@@ -38,11 +37,6 @@ log = logging.getLogger("dualspace")
 
 SPLITS = ("train", "val", "test")
 STEP_FIELDS = ("steps", "mask", "cond", "octant", "distance", "start", "end", "index")
-
-
-def _write_json(obj: Any, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -78,7 +72,7 @@ def prepare_paths(out: Mapping[str, str], stats_path: str | Path, report_path: s
         write_h5(out[split], {k: getattr(steps, k)[idx] for k in STEP_FIELDS}, {**attrs, "split": split})
     with atomic_path(stats_path) as tmp:
         stats.save(tmp)
-    _write_json({"source": report.path, "sha256": report.sha256, "records": report.n_total,
+    write_json({"source": report.path, "sha256": report.sha256, "records": report.n_total,
                  "loaded": report.n_loaded, "skipped_bad": report.n_bad, "bad": report.bad[:50],
                  "dropped_longer_than_T": int(len(steps.dropped)), "T": T_model, "T_cover": T_cover,
                  "split_sizes": {k: int(len(v)) for k, v in parts.items()}, "facts": timing_facts(records)},
