@@ -12,6 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .data import DATASETS, REGISTRY
+from .fidelity import FidelityConfig
 
 # The alpha wildcard of the rules and the form every entry of `alphas` must print as: str(float) of a value in
 # (0, 1) is either 0.xxx or, below 1e-4, scientific (1e-05, 2.5e-07). One definition, so no alpha the
@@ -71,6 +72,10 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[
     for ds in config["datasets"]:
         if ds not in config:
             problems.append(f"config key datasets lists '{ds}' but there is no '{ds}' section")
+    try:
+        FidelityConfig.from_dict(config["fidelity"])
+    except ValueError as e:
+        problems.append(f"config key {e}")
     if "trajectory" in config:
         problems += trajectory_problems(config["trajectory"])
     return problems + mixture_vae_problems(config)

@@ -138,3 +138,61 @@ def projection(y: np.ndarray, accepted: np.ndarray, real_y: np.ndarray, alpha: f
     ax.set(xlabel="PC 1 of phi", ylabel="PC 2 of phi", title=f"{title}, alpha = {alpha}")
     ax.legend(fontsize=7, markerscale=2)
     _save(fig, path)
+
+
+def fidelity_figure(sets: dict[str, list[dict[str, np.ndarray]]], kind: str, class_names: list[str],
+                    title: str, path: str | Path) -> None:
+    """Real test data against drafts, one row per class. `sets` maps a set name ('real test', 'drafts',
+    'accepted') to one `fidelity.profiles` dict per class (None where the class has too few examples).
+    Series: power spectrum (log), deviation from the window median per timestep (the edge profile), std per
+    timestep. Images: the radially averaged spectrum (log), then the per-pixel mean and std maps of each set."""
+    names = list(sets)
+    n = len(class_names)
+    colors = {name: f"C{i}" for i, name in enumerate(names)}
+    if kind == "series":
+        cols = [("spectrum", "power (log), frequency / Nyquist"), ("deviation", "|x_t - median| per t"),
+                ("std", "std per t")]
+        fig, axes = plt.subplots(n, 3, figsize=(10, 1.7 * n), squeeze=False)
+        for c in range(n):
+            for j, (key, label) in enumerate(cols):
+                ax = axes[c, j]
+                for name in names:
+                    prof = sets[name][c]
+                    if prof is None:
+                        continue
+                    y = prof[key]
+                    xs = np.arange(len(y)) / (len(y) - 1) if key == "spectrum" else np.arange(len(y))
+                    ax.plot(xs, y, lw=0.9, color=colors[name], label=name)
+                if key == "spectrum":
+                    ax.set_yscale("log")
+                ax.tick_params(labelsize=6)
+                if c == 0:
+                    ax.set_title(label, fontsize=8)
+            axes[c, 0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
+        axes[0, 0].legend(fontsize=6)
+    else:
+        fig, axes = plt.subplots(n, 1 + 2 * len(names), figsize=(1.3 * (1 + 2 * len(names)) + 1.5, 1.3 * n),
+                                 squeeze=False)
+        for c in range(n):
+            ax = axes[c, 0]
+            for name in names:
+                prof = sets[name][c]
+                if prof is not None:
+                    ax.plot(prof["spectrum"], lw=0.9, color=colors[name], label=name)
+            ax.set_yscale("log")
+            ax.tick_params(labelsize=5)
+            for j, name in enumerate(names):
+                prof = sets[name][c]
+                for k, key in enumerate(("mean_map", "std_map")):
+                    a = axes[c, 1 + 2 * j + k]
+                    a.set_xticks([])
+                    a.set_yticks([])
+                    if prof is not None:
+                        a.imshow(prof[key], cmap="gray" if key == "mean_map" else "magma")
+                    if c == 0:
+                        a.set_title(f"{name}\n{key.replace('_map', '')}", fontsize=6)
+            axes[c, 0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
+        axes[0, 0].set_title("radial spectrum", fontsize=6)
+        axes[0, 0].legend(fontsize=5)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -225,3 +225,72 @@ def test_v_prediction_converts_to_eps():
     torch.testing.assert_close(model.eps(x_t, t, e), noise, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="prediction"):
         DiffusionConfig(prediction="x0")
+
+
+@pytest.mark.parametrize("dims, shape", [(1, (2, 9, 32)), (2, (2, 1, 8, 8))])
+def test_circular_padding_makes_the_unet_shift_equivariant(dims, shape):
+    # With circular padding every layer commutes with a circular shift by the downsampling factor (2 for two
+    # levels): conv, GroupNorm, attention, nearest upsampling. One zero-padded border would break it, so this
+    # checks that the padding mode reaches every convolution.
+    cfg = UNetConfig(dims=dims, in_channels=shape[1], base_channels=16, channel_mults=(1, 2), blocks_per_level=1,
+                     padding="circular")
+    net = _randomize(UNet(cfg)).eval()
+    x, t, e = torch.randn(shape), torch.tensor([3, 150]), torch.randn(2, cfg.cond_dim)
+    shift = lambda a: torch.roll(a, 2, dims=-1)  # noqa: E731
+    torch.testing.assert_close(net(shift(x), t, e), shift(net(x, t, e)), rtol=1e-4, atol=1e-5)
+    zeros = _randomize(UNet(UNetConfig(**{**cfg.to_dict(), "padding": "zeros"}))).eval()
+    assert not torch.allclose(zeros(shift(x), t, e), shift(zeros(x, t, e)), atol=1e-3)
+    with pytest.raises(ValueError, match="padding"):
+        UNetConfig(padding="mirror")
+
+
+def test_class_normalisation_standardises_each_class_and_undoes_it_on_drafts():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 50)
+    scale = np.array([[0.01, 1.0, 3.0], [2.0, 0.5, 0.02]])  # class x channel
+    offset = np.array([[5.0, -1.0, 0.0], [0.0, 2.0, -7.0]])
+    x = (rng.normal(size=(100, 3, 16)) * scale[labels][:, :, None] + offset[labels][:, :, None]).astype(np.float32)
+    net = UNetConfig(dims=1, in_channels=3, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v", normalize="class"), 2,
+                               {"shape": [3, 16]})
+    model.fit_class_scale(x, labels)
+    for c in (0, 1):
+        np.testing.assert_allclose(model.class_mean[c].numpy(), x[labels == c].mean(axis=(0, 2)), rtol=1e-5)
+        np.testing.assert_allclose(model.class_std[c].numpy(), x[labels == c].std(axis=(0, 2)), rtol=1e-5)
+    z = model.to_model(torch.as_tensor(x), torch.as_tensor(labels))
+    for c in (0, 1):
+        zc = z[torch.as_tensor(labels == c)]
+        torch.testing.assert_close(zc.mean(dim=(0, 2)), torch.zeros(3), atol=1e-4, rtol=0)
+        torch.testing.assert_close(zc.std(dim=(0, 2), unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(model.to_data(z, torch.as_tensor(labels)), torch.as_tensor(x), atol=1e-4, rtol=1e-5)
+    # the untrained net predicts v = 0, i.e. x0 = sqrt(ab) x_t: drafts are the class's mean plus a shrunk
+    # draw in standardised units, so their per-class offsets and scales follow the train data's
+    drafts = model.sample(np.repeat([0, 1], 200), seed=0, sampler=SamplerConfig(sampler="ddim", steps=10,
+                                                                                 thresholding="none"),
+                          progress=False)
+    for c in (0, 1):
+        d = drafts[200 * c: 200 * (c + 1)]
+        np.testing.assert_allclose(d.mean(axis=(0, 2)), offset[c], atol=0.1 * scale[c].max() + 1e-3)
+        ratio = d.std(axis=(0, 2)) / scale[c]
+        assert ratio.max() / ratio.min() < 1.3  # every channel at its own class's scale
+    with pytest.raises(ValueError, match="clip_x0"):
+        DiffusionConfig(normalize="class", clip_x0=1.0)
+
+
+def test_class_normalised_loss_is_the_plain_loss_on_standardised_data():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1, 2], 8)
+    x = (rng.normal(size=(24, 2, 16)) * (1 + labels)[:, None, None] + 3 * labels[:, None, None]).astype(np.float32)
+    net = UNetConfig(dims=1, in_channels=2, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+    plain = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None), 3, {"shape": [2, 16]})
+    norm = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, normalize="class"), 3, {"shape": [2, 16]})
+    _randomize(plain)
+    norm.load_state_dict({**plain.state_dict(), "class_mean": norm.class_mean, "class_std": norm.class_std})
+    norm.fit_class_scale(x, labels)
+    mean = np.stack([x[labels == c].mean(axis=(0, 2)) for c in range(3)])[labels][:, :, None]
+    std = np.stack([x[labels == c].std(axis=(0, 2)) for c in range(3)])[labels][:, :, None]
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), 3).float()
+    a = norm.loss(torch.as_tensor(x), onehot, 0.1, torch.Generator().manual_seed(0))
+    b = plain.loss(torch.as_tensor((x - mean) / std, dtype=torch.float32), onehot, 0.1,
+                   torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

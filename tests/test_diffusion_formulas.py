@@ -250,3 +250,25 @@ def test_predict_x0_keeps_x_t_consistent(mode):
         # and the re-derived eps is the closed form (x_t - sqrt(ab) x0_thr) / sqrt(1 - ab)
         np.testing.assert_allclose(eps_got.numpy(), (x_np - np.sqrt(ab) * x0_exp) / np.sqrt(1 - ab),
                                    rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("sampler,eta", [("ddpm", 0.0), ("ddim", 0.0), ("ddim", 1.0)])
+def test_the_last_step_returns_the_x0_prediction_without_noise(sampler, eta):
+    """Issue 17 asked whether residual noise in drafts comes from the last step: both samplers return
+    x0_hat = (x_1 - sqrt(1 - ab_0) eps(x_1, 0)) / sqrt(ab_0) computed from their last input, nothing added."""
+    sched = NoiseSchedule(torch.tensor(BETAS))
+    ab0 = 1 - BETAS[0]  # alpha_bar at t = 0
+    seen = []
+
+    def eps_fn(x, t):
+        seen.append((x.clone(), int(t[0])))
+        return _eps_fn(x, t)
+
+    cfg = SamplerConfig(sampler=sampler, steps=7, eta=eta, thresholding="none")
+    fn = ddpm_sample if sampler == "ddpm" else ddim_sample
+    out = fn(eps_fn, sched, torch.randn(4, 2, 6, dtype=torch.float64), cfg, None,
+             torch.Generator().manual_seed(0), progress=False)
+    x_last, t_last = seen[-1]
+    assert t_last == 0
+    x0_hat = (x_last - math.sqrt(1 - ab0) * _eps_fn(x_last, torch.zeros(4, dtype=torch.long))) / math.sqrt(ab0)
+    torch.testing.assert_close(out, x0_hat, rtol=1e-6, atol=1e-5)  # float32 schedule lookups; noise would be ~0.1

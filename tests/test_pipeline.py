@@ -102,13 +102,28 @@ def test_every_figure_is_rendered(tiny_run):
     from PIL import Image
 
     for ds in ("digits", "hapt"):
-        for name in ("calibration", "class_coverage", "acceptance", "distances", "projection",
+        for name in ("calibration", "class_coverage", "acceptance", "distances", "projection", "fidelity",
                      "../regions/alpha0.9/representatives"):
             path = tiny_run / f"results/{ds}/figures/{name}.png"
             with Image.open(path) as img:
                 assert img.format == "PNG" and img.size[0] > 200 and img.size[1] > 150
                 # not a blank canvas: more than a handful of distinct colours
                 assert len(img.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20, path
+
+
+def test_fidelity_table_rows(tiny_run):
+    """results/{ds}/fidelity.csv: per class and pooled, real half vs real half, all drafts and accepted drafts
+    against the real test split; the accepted counts are the alpha-0.9 region's."""
+    for ds, n_classes in (("digits", 10), ("hapt", 6)):
+        df = pd.read_csv(tiny_run / f"results/{ds}/fidelity.csv")
+        assert set(df["compared"]) == {"real_half", "drafts", "accepted"}
+        assert set(df[df["compared"] == "real_half"]["class"]) >= {"all"}
+        drafts = df[df["compared"] == "drafts"]
+        assert len(drafts) == n_classes + 1 and (drafts[drafts["class"] != "all"]["n_other"] == 16).all()
+        acc = pd.read_csv(tiny_run / f"results/{ds}/regions/alpha0.9/acceptance.csv")
+        pooled = df[(df["compared"] == "accepted") & (df["class"] == "all")]
+        assert int(pooled["n_other"].iloc[0]) == acc["n_accepted"].sum()
+        assert ("edge_ratio" in df.columns) == (ds == "hapt")
 
 
 def test_report_embeds_the_figures(tiny_run):
@@ -138,7 +153,7 @@ def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
 
 # every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more
 AFTER_MDN = {"train_mdn": 1, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics": 1, "figures": 1,
-             "all": 1}
+             "fidelity": 1, "all": 1}
 
 
 def test_changing_a_generator_setting_reruns_the_generator_and_its_descendants_only(tiny_run):

@@ -30,10 +30,16 @@ class DiffusionConfig:
     schedule: str = "cosine"  # beta schedule: "cosine" (Nichol & Dhariwal 2021) or "linear"
     clip_x0: float | None = 1.0  # range of x0 predictions at sampling (1.0 for [-1,1] images, None for z-scored series)
     prediction: str = "eps"  # network target: "eps" (Ho et al. 2020) or "v" (Salimans & Ho 2022), see `eps`
+    normalize: str = "none"  # "class": diffuse each class standardised by its own per-channel train mean/std
 
     def __post_init__(self):
         if self.prediction not in ("eps", "v"):
             raise ValueError(f"prediction must be 'eps' or 'v', got '{self.prediction}'")
+        if self.normalize not in ("none", "class"):
+            raise ValueError(f"normalize must be 'none' or 'class', got '{self.normalize}'")
+        if self.normalize == "class" and self.clip_x0 is not None:
+            raise ValueError("normalize 'class' diffuses in per-class standardised units, where clip_x0 (a range in "
+                             "data units) means nothing: set clip_x0: null")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DiffusionConfig":
@@ -67,6 +73,11 @@ class DiffusionGenerator(nn.Module):
         self.net = UNet(cfg.net, channels_last)
         self.cond = ConditionEncoder(n_classes, cfg.net.cond_dim)
         self.schedule = NoiseSchedule.named(cfg.schedule, cfg.T)
+        if cfg.normalize == "class":
+            # per class and channel: x_model = (x - mean) / std; set from the train split by `fit_class_scale`
+            n_ch = cfg.net.in_channels
+            self.register_buffer("class_mean", torch.zeros(n_classes, n_ch))
+            self.register_buffer("class_std", torch.ones(n_classes, n_ch))
 
     # -- the generator interface the region stages see -------------------------------------------
     @property
@@ -102,8 +113,44 @@ class DiffusionGenerator(nn.Module):
             eps_fn = lambda x, t: self.guided_eps(x, t, e, sampler.guidance_scale, bf16)  # noqa: E731
             x = SAMPLERS[sampler.sampler](eps_fn, self.schedule, x_T, sampler, self.cfg.clip_x0, noise_gen,
                                           progress=progress)
-            out.append(x.float().cpu().numpy())
+            x = self.to_data(x.float(), torch.as_tensor(lab, dtype=torch.long, device=self.device))
+            out.append(x.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.shape), np.float32)
+
+    # -- class-wise standardisation (cfg.normalize == "class") ------------------------------------------
+    def fit_class_scale(self, x: np.ndarray, labels: np.ndarray, floor: float = 1e-3) -> None:
+        """Per class and channel, the mean and std of the train split over examples and positions. A std is
+        floored at `floor` times that channel's std over all classes (a class constant in one channel)."""
+        x = np.asarray(x, np.float64)
+        axes = (0, *range(2, x.ndim))
+        overall = x.std(axis=axes)
+        mean = np.zeros((self.n_classes, x.shape[1]))
+        std = np.ones((self.n_classes, x.shape[1]))
+        for c in range(self.n_classes):
+            xc = x[labels == c]
+            if len(xc) == 0:
+                raise ValueError(f"class {c} has no training examples; class-wise normalisation needs each class")
+            mean[c], std[c] = xc.mean(axis=axes), np.maximum(xc.std(axis=axes), floor * overall)
+        self.class_mean.copy_(torch.as_tensor(mean))
+        self.class_std.copy_(torch.as_tensor(std))
+
+    def _class_affine(self, labels: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (len(labels), -1, *([1] * (ndim - 2)))
+        return self.class_mean[labels].view(shape), self.class_std[labels].view(shape)
+
+    def to_model(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Data space -> the space the diffusion runs in (the identity unless normalize == 'class')."""
+        if self.cfg.normalize == "none":
+            return x
+        mean, std = self._class_affine(labels, x.dim())
+        return (x - mean) / std
+
+    def to_data(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Inverse of `to_model`."""
+        if self.cfg.normalize == "none":
+            return x
+        mean, std = self._class_affine(labels, x.dim())
+        return x * std + mean
 
     # -- diffusion ----------------------------------------------------------------------------------
     @property
@@ -140,7 +187,9 @@ class DiffusionGenerator(nn.Module):
     def loss(self, x0: torch.Tensor, onehot: torch.Tensor, p_drop: float, generator: torch.Generator,
              bf16: bool = False) -> torch.Tensor:
         """Simple loss (Ho et al. eq. 14): E ||eps - eps_theta(x_t, t, e)||^2 (or the same on v), e dropped to
-        the null embedding with probability p_drop."""
+        the null embedding with probability p_drop. With normalize = 'class', x0 is first standardised by its
+        class's train statistics, so every class diffuses at unit scale."""
+        x0 = self.to_model(x0, onehot.argmax(dim=1))
         t, noise, drop = self.schedule.training_draws(x0, p_drop, generator)
         e = self.cond(onehot)
         e = torch.where(drop[:, None], self.cond.null_like(e), e)

@@ -109,7 +109,10 @@ def train_diffusion(
     fingerprint = _fingerprint(cfg, train, x, labels)
 
     torch.manual_seed(train.seed)  # weight init
-    model = DiffusionGenerator(cfg, n_classes, meta, channels_last=train.channels_last).to(device)
+    model = DiffusionGenerator(cfg, n_classes, meta, channels_last=train.channels_last)
+    if cfg.normalize == "class":
+        model.fit_class_scale(x, labels)
+    model = model.to(device)
     ema = EMA(model, train.ema_decay)
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, train.warmup)))

@@ -17,6 +17,9 @@ from torch import nn
 from torch.nn import functional as F
 
 
+PADDINGS = ("zeros", "replicate", "reflect", "circular")
+
+
 @dataclass
 class UNetConfig:
     """Architecture of the denoiser; stored in checkpoints, so plain types only."""
@@ -30,11 +33,14 @@ class UNetConfig:
     cond_dim: int = 64  # d_c, width of the condition embedding e = g(c)
     dropout: float = 0.0
     groups: int = 8  # GroupNorm groups
+    padding: str = "zeros"  # how convolutions pad the borders: "zeros", "replicate", "reflect" or "circular"
 
     def __post_init__(self):
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
         if self.dims not in (1, 2):
             raise ValueError(f"UNetConfig.dims must be 1 or 2, got {self.dims}")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"net.padding must be one of {PADDINGS}, got '{self.padding}'")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -50,24 +56,25 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-def _conv(dims: int, cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Module:
-    # dims == 1: a (1, k) kernel over (B, C, 1, T)
+def _conv(dims: int, cin: int, cout: int, k: int = 3, stride: int = 1, padding: str = "zeros") -> nn.Module:
+    # dims == 1: a (1, k) kernel over (B, C, 1, T); the border is padded with zeros or with the signal itself
     if dims == 2:
-        return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
-    return nn.Conv2d(cin, cout, (1, k), stride=(1, stride), padding=(0, k // 2))
+        return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, padding_mode=padding)
+    return nn.Conv2d(cin, cout, (1, k), stride=(1, stride), padding=(0, k // 2), padding_mode=padding)
 
 
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, with the (time + condition) embedding added in between."""
 
-    def __init__(self, dims: int, cin: int, cout: int, emb_dim: int, groups: int, dropout: float):
+    def __init__(self, dims: int, cin: int, cout: int, emb_dim: int, groups: int, dropout: float,
+                 padding: str = "zeros"):
         super().__init__()
         self.norm1 = nn.GroupNorm(min(groups, cin), cin)
-        self.conv1 = _conv(dims, cin, cout)
+        self.conv1 = _conv(dims, cin, cout, padding=padding)
         self.emb = nn.Linear(emb_dim, cout)
         self.norm2 = nn.GroupNorm(min(groups, cout), cout)
         self.drop = nn.Dropout(dropout)
-        self.conv2 = _conv(dims, cout, cout)
+        self.conv2 = _conv(dims, cout, cout, padding=padding)
         nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
         nn.init.zeros_(self.conv2.bias)
         self.skip = _conv(dims, cin, cout, k=1) if cin != cout else nn.Identity()
@@ -107,37 +114,37 @@ class UNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        d, ch, g = cfg.dims, cfg.base_channels, cfg.groups
+        d, ch, g, pad = cfg.dims, cfg.base_channels, cfg.groups, cfg.padding
         emb_dim = 4 * ch
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.cond_mlp = nn.Sequential(nn.Linear(cfg.cond_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.stem = _conv(d, cfg.in_channels, ch)
+        self.stem = _conv(d, cfg.in_channels, ch, padding=pad)
 
         widths = [ch * m for m in cfg.channel_mults]
         self.down = nn.ModuleList()
         skips, cur = [ch], ch
         for level, w in enumerate(widths):
             for _ in range(cfg.blocks_per_level):
-                self.down.append(ResBlock(d, cur, w, emb_dim, g, cfg.dropout))
+                self.down.append(ResBlock(d, cur, w, emb_dim, g, cfg.dropout, pad))
                 cur = w
                 skips.append(cur)
             if level < len(widths) - 1:
-                self.down.append(_conv(d, cur, cur, stride=2))  # downsample by 2
+                self.down.append(_conv(d, cur, cur, stride=2, padding=pad))  # downsample by 2
                 skips.append(cur)
 
-        self.mid1 = ResBlock(d, cur, cur, emb_dim, g, cfg.dropout)
+        self.mid1 = ResBlock(d, cur, cur, emb_dim, g, cfg.dropout, pad)
         self.mid_attn = Attention(cur, cfg.attention_heads, g) if cfg.attention_heads else nn.Identity()
-        self.mid2 = ResBlock(d, cur, cur, emb_dim, g, cfg.dropout)
+        self.mid2 = ResBlock(d, cur, cur, emb_dim, g, cfg.dropout, pad)
 
         self.up = nn.ModuleList()
         for level, w in reversed(list(enumerate(widths))):
             for _ in range(cfg.blocks_per_level + 1):
-                self.up.append(ResBlock(d, cur + skips.pop(), w, emb_dim, g, cfg.dropout))
+                self.up.append(ResBlock(d, cur + skips.pop(), w, emb_dim, g, cfg.dropout, pad))
                 cur = w
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2 if d == 2 else (1, 2), mode="nearest"))
-                self.up.append(_conv(d, cur, cur))
-        self.head = nn.Sequential(nn.GroupNorm(min(g, cur), cur), nn.SiLU(), _conv(d, cur, cfg.in_channels))
+                self.up.append(_conv(d, cur, cur, padding=pad))
+        self.head = nn.Sequential(nn.GroupNorm(min(g, cur), cur), nn.SiLU(), _conv(d, cur, cfg.in_channels, padding=pad))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
         self.to(memory_format=self.memory_format)

@@ -8,14 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..artifacts import DraftSamples, DraftScores, Pairs
+from ..artifacts import ArtifactError, DraftSamples, DraftScores, Pairs, Region
 from ..conformal import ThresholdTable, accept
 from ..data import read_split
 from ..density import load_mdn, scores
 from ..features import Phi
 from ..fid import inception_features
+from ..fidelity import FidelityConfig, fidelity_table
+from ..fidelity import profiles as fidelity_profiles
 from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
 from ..metrics import fid_columns, metrics_table, tstr_columns
+from ..plots import fidelity_figure
 
 log = logging.getLogger("dualspace")
 
@@ -66,3 +69,41 @@ def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path
     bad = [(r["alpha"], r["class"]) for r in rows if not r["in_band"]]
     if bad:
         log.warning("coverage outside its band (3 sigma) for (alpha, class) %s", bad)
+
+
+def draft_fidelity(test_h5: str | Path, samples_h5: str | Path, region_h5: str | Path, alpha: float,
+                   settings: dict, seed: int, out_csv: str | Path, out_png: str | Path,
+                   dataset: str | None = None) -> pd.DataFrame:
+    """rule fidelity: the raw-signal diagnostics of `dualspace.fidelity`, real test data against all drafts and
+    against the drafts the alpha region accepts (and real half against real half), per class; the table and
+    the figure. A row whose `ok` is false misses one of the configured tolerances."""
+    cfg = FidelityConfig.from_dict(settings)
+    test, _ = read_split(test_h5, dataset=dataset, split="test")
+    drafts = DraftSamples.read(samples_h5, dataset=dataset)
+    region = Region.read(region_h5, dataset=dataset)
+    if tuple(drafts.x.shape[1:]) != tuple(test.x.shape[1:]):
+        raise ArtifactError(f"draft samples {samples_h5} have shape {drafts.x.shape[1:]}, the test split {test_h5} "
+                            f"{test.x.shape[1:]}: rebuild the drafts (`snakemake {samples_h5}`)")
+    kind = "series" if test.x.ndim == 3 else "image"
+    ok = region.accepted_index
+    others = {"drafts": (drafts.x, drafts.label), "accepted": (drafts.x[ok], drafts.label[ok])}
+    class_names = list(drafts.attrs["class_names"])
+    rows = fidelity_table(test.x, test.label, others, kind, class_names, cfg, seed)
+    df = pd.DataFrame(rows)
+    df.insert(0, "dataset", drafts.attrs["dataset"])
+    df.insert(3, "alpha", alpha)
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False)
+    bad = df[(df["compared"] != "real_half") & ~df["ok"] & (df["class"] != "all")]
+    for _, r in bad.iterrows():
+        log.warning("fidelity: %s %s (%s) misses a tolerance: %s", r["dataset"], r["class"], r["compared"],
+                    ", ".join(f"{k} {r[k]:.3g}" for k in ("edge_ratio", "psd_log10_high", "std_ratio") if k in r))
+
+    def per_class(x, label):
+        return [fidelity_profiles(x[label == c], kind) if (label == c).sum() >= 4 else None
+                for c in range(len(class_names))]
+
+    sets = {"real test": per_class(test.x, test.label), "drafts": per_class(drafts.x, drafts.label),
+            f"accepted (alpha {alpha})": per_class(*others["accepted"])}
+    fidelity_figure(sets, kind, class_names, f"{drafts.attrs['dataset']}: draft fidelity (raw signal)", out_png)
+    return df

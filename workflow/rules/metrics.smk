@@ -51,3 +51,32 @@ rule metrics:
         ENV
     script:
         "../scripts/metrics.py"
+
+
+rule fidelity:
+    input:
+        test="results/{ds}/data/test.h5",
+        samples="results/{ds}/drafts/samples.h5",
+        region=f"results/{{ds}}/regions/alpha{FIGURE_ALPHA}/region.h5",
+    output:
+        csv="results/{ds}/fidelity.csv",
+        png=report(
+            "results/{ds}/figures/fidelity.png",
+            caption="../report/fidelity.rst",
+            category="{ds}",
+            labels={"dataset": "{ds}", "figure": "fidelity"},
+        ),
+    params:
+        alpha=FIGURE_ALPHA,
+        seed=config["seed"],
+        settings=canonical(config["fidelity"]),
+    log:
+        "results/{ds}/logs/fidelity.log",
+    threads: 1
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/fidelity.py"

@@ -1,0 +1,111 @@
+"""Which change fixes the drafts' boundary spikes and high-frequency noise? One candidate at a time (issue 17).
+
+Each variant is the dataset's configured diffusion generator with a few settings changed (the padding of the
+convolutions, class-wise standardisation, the prediction target) and/or another sampler (DDIM steps, DDPM).
+Every variant trains with the config's steps and seed on the split files of a finished run, draws K drafts per
+class, and is scored by `dualspace.fidelity` against the real test split (per class: edge / interior ratio,
+log10 high-band power ratio, std ratio; the same row of real half vs real half as the neutral reference).
+
+    .venv/bin/python benchmarks/fidelity_fix.py hapt --results results --out /tmp/fidelity_fix \\
+        --variants base base_ddim100 base_ddpm replicate class class_replicate
+
+`base` reuses results/{ds}/generator/model.pt when the config has not changed since it was trained; the other
+trained variants are cached in --out (delete a folder to retrain it). Prints one markdown table per variant and
+writes every row to --out/fidelity_fix.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from dualspace.artifacts import DraftSamples
+from dualspace.config import deep_merge
+from dualspace.data import read_split
+from dualspace.fidelity import FidelityConfig, fidelity_table
+from dualspace.stages.generator import train_generator
+from dualspace.stages.regions import sample_drafts
+
+# name -> (generator overrides, sampler overrides)
+VARIANTS = {
+    "base": ({}, {}),
+    "base_ddim50": ({}, {"steps": 50}),
+    "base_ddim100": ({}, {"steps": 100}),
+    "base_ddpm": ({}, {"sampler": "ddpm"}),
+    "replicate": ({"net": {"padding": "replicate"}}, {}),
+    "reflect": ({"net": {"padding": "reflect"}}, {}),
+    "class": ({"normalize": "class"}, {}),
+    "class_replicate": ({"normalize": "class", "net": {"padding": "replicate"}}, {}),
+    "class_replicate_ddim100": ({"normalize": "class", "net": {"padding": "replicate"}}, {"steps": 100}),
+    "eps": ({"prediction": "eps"}, {}),
+    "class_eps": ({"normalize": "class", "prediction": "eps"}, {}),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dataset")
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--out", default="/tmp/fidelity_fix")
+    ap.add_argument("--config", default="config/config.yaml")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    ap.add_argument("--K", type=int, default=128, help="drafts per class")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    config = yaml.safe_load(Path(args.config).read_text())
+    ds, section = args.dataset, config[args.dataset]
+    gen_cfg = {"family": "diffusion", **section["generator"]["diffusion"]}
+    sampler_cfg = section["sampler"]["diffusion"]
+    data = Path(args.results) / ds / "data"
+    test, attrs = read_split(data / "test.h5", dataset=ds, split="test")
+    kind = "series" if test.x.ndim == 3 else "image"
+    fcfg = FidelityConfig.from_dict(config["fidelity"])
+    out = Path(args.out)
+    rows = []
+    for name in args.variants:
+        gen_over, samp_over = VARIANTS[name]
+        settings = deep_merge(gen_cfg, gen_over)
+        folder = out / ds / name
+        folder.mkdir(parents=True, exist_ok=True)
+        model = folder / "model.pt"
+        configured = Path(args.results) / ds / "generator" / "model.pt"
+        if not gen_over and configured.is_file():
+            model = configured
+        t_train = 0.0
+        if not model.is_file():
+            t0 = time.perf_counter()
+            train_generator(data / "train.h5", model, settings, seed=config["seed"], dataset=ds, device="cpu")
+            t_train = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        drafts_h5 = folder / "samples.h5"
+        sampler = {**sampler_cfg, **samp_over}
+        sample_drafts(model, drafts_h5, args.K, sampler, seed=config["seed"], dataset=ds, device="cpu")
+        t_sample = time.perf_counter() - t0
+        drafts = DraftSamples.read(drafts_h5, dataset=ds)
+        table = pd.DataFrame(fidelity_table(test.x, test.label, {"drafts": (drafts.x, drafts.label)}, kind,
+                                            list(attrs["class_names"]), fcfg, seed=config["seed"]))
+        table.insert(0, "variant", name)
+        table["train_s"], table["sample_s"] = round(t_train, 1), round(t_sample, 1)
+        rows.append(table)
+        cols = ["class", "compared", "edge_ratio", "psd_log10_high", "psd_log10_mid", "std_ratio", "acf1_diff", "ok"]
+        cols = [c for c in cols if c in table.columns]
+        print(f"\n## {name}: generator {json.dumps(gen_over)}, sampler {json.dumps(samp_over)} "
+              f"(train {t_train:.0f} s, sample {t_sample:.0f} s)\n")
+        print(table[table["compared"] == "drafts"][cols].to_markdown(index=False, floatfmt=".3f"), flush=True)
+        if name == args.variants[0]:
+            print("\nreal half vs real half:\n")
+            print(table[table["compared"] == "real_half"][cols].to_markdown(index=False, floatfmt=".3f"))
+        pd.concat(rows).to_csv(out / "fidelity_fix.csv", index=False)
+    np.set_printoptions(precision=3)
+
+
+if __name__ == "__main__":
+    main()
