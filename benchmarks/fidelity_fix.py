@@ -44,9 +44,20 @@ VARIANTS = {
     "class": ({"normalize": "class"}, {}),
     "class_replicate": ({"normalize": "class", "net": {"padding": "replicate"}}, {}),
     "class_replicate_ddim100": ({"normalize": "class", "net": {"padding": "replicate"}}, {"steps": 100}),
+    "class_g1": ({"normalize": "class"}, {"guidance_scale": 1.0}),
+    "class_replicate_g1": ({"normalize": "class", "net": {"padding": "replicate"}}, {"guidance_scale": 1.0}),
+    "base_g1": ({}, {"guidance_scale": 1.0}),
     "eps": ({"prediction": "eps"}, {}),
     "class_eps": ({"normalize": "class", "prediction": "eps"}, {}),
 }
+
+
+def _slug(overrides: dict) -> str:
+    """A folder name for a set of generator overrides, e.g. 'net-padding-replicate_normalize-class'."""
+    text = json.dumps(overrides, sort_keys=True)
+    for a, b in ((" ", ""), ("{", ""), ("}", ""), ('"', ""), (":", "-"), (",", "_")):
+        text = text.replace(a, b)
+    return text or "base"
 
 
 def main() -> None:
@@ -75,7 +86,12 @@ def main() -> None:
         settings = deep_merge(gen_cfg, gen_over)
         folder = out / ds / name
         folder.mkdir(parents=True, exist_ok=True)
-        model = folder / "model.pt"
+        # variants with the same generator overrides share one trained model
+        model_dir = out / ds / "models" / _slug(gen_over)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        model = model_dir / "model.pt"
+        if not model.is_file() and (folder / "model.pt").is_file():  # a model cached before models/ existed
+            (folder / "model.pt").rename(model)
         configured = Path(args.results) / ds / "generator" / "model.pt"
         if not gen_over and configured.is_file():
             model = configured

@@ -6,8 +6,8 @@ the raw arrays (numpy only, seconds):
 
 - series (N, C, T): the edge / interior deviation (mean |x_t - median_t x| at t = 0 and T-1 over the same at
   margin <= t < T - margin), the power spectrum (Hann-windowed periodogram of the de-meaned window, averaged
-  over windows and channels) as a log10 ratio per frequency band, the per-timestep mean and std, the
-  autocorrelation at a few lags;
+  over windows and channels) as a log10 ratio per frequency band, the std (over everything, and inside a window),
+  the per-timestep mean and std, the autocorrelation at a few lags;
 - images (N, C, H, W): per-pixel mean and std maps and the radially averaged power spectrum by band.
 
 Every comparison is "test" (real) against "other": the drafts, the drafts a region accepts, and, as the neutral
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["FidelityConfig", "edge_interior", "deviation_profile", "power_spectrum", "radial_power_spectrum",
-           "band_log_ratio", "autocorrelation", "std_ratio", "compare", "fidelity_table", "profiles"]
+           "band_log_ratio", "autocorrelation", "std_ratio", "within_std_ratio", "compare", "fidelity_table", "profiles"]
 
 
 @dataclass
@@ -115,6 +115,16 @@ def std_ratio(other: np.ndarray, test: np.ndarray) -> float:
     return float((s_other[keep] / s_test[keep]).mean()) if keep.any() else float("nan")
 
 
+def within_std_ratio(other: np.ndarray, test: np.ndarray) -> float:
+    """Series: per channel, the median over windows of each window's std over time, `other` over `test`; mean over
+    channels. Unlike `std_ratio` it ignores how windows differ from each other (posture, tempo): it sees the noise
+    and the fluctuation inside a window."""
+    a = np.median(np.asarray(other, np.float64).std(axis=-1), axis=0)
+    b = np.median(np.asarray(test, np.float64).std(axis=-1), axis=0)
+    keep = b > 0
+    return float((a[keep] / b[keep]).mean()) if keep.any() else float("nan")
+
+
 # -- images ---------------------------------------------------------------------------------------------------
 def radial_power_spectrum(x: np.ndarray) -> np.ndarray:
     """Power |FFT2|^2 of each de-meaned image, averaged over images and channels and over rings of equal radial
@@ -162,6 +172,8 @@ def compare(other: np.ndarray, test: np.ndarray, kind: str, cfg: FidelityConfig)
     for name in sorted(cfg.bands):
         row[f"psd_log10_{name}"] = band_log_ratio(p_o, p_t, freq, cfg.bands[name])
     row["std_ratio"] = std_ratio(other, test)
+    if kind == "series":
+        row["within_std_ratio"] = within_std_ratio(other, test)
     # per-timestep / per-pixel mean and std, standardised by the test data's std of each channel
     axes = (0, *range(2, test.ndim))
     scale = np.asarray(test, np.float64).std(axis=axes).reshape(-1, *([1] * (test.ndim - 2)))
@@ -205,8 +217,10 @@ def fidelity_table(test_x: np.ndarray, test_label: np.ndarray, others: dict[str,
             if len(mine) >= 4:
                 sets[name] = (mine, real)
         for name, (other, test) in sets.items():
-            rows.append({"class": cname, "compared": name, "n_test": len(test), "n_other": len(other),
-                         **compare(other, test, kind, cfg)})
+            row = compare(other, test, kind, cfg)
+            if c is None and "within_std_ratio" in row:
+                row["within_std_ratio"] = float("nan")  # a median over a mixture of classes falls between them
+            rows.append({"class": cname, "compared": name, "n_test": len(test), "n_other": len(other), **row})
     return rows
 
 

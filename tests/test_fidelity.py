@@ -51,6 +51,13 @@ def test_edge_interior_and_profile_by_loops():
         fd.edge_interior(x, 10)
 
 
+def test_within_std_ratio_by_loops():
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(7, 3, 16)) * 2, rng.normal(size=(5, 3, 16))
+    ref = np.mean([np.median([np.std(w[ch]) for w in a]) / np.median([np.std(w[ch]) for w in b]) for ch in range(3)])
+    assert fd.within_std_ratio(a, b) == pytest.approx(ref, rel=1e-12)
+
+
 def test_autocorrelation_by_loops():
     x = np.random.default_rng(2).normal(size=(3, 2, 30)).cumsum(-1)
     for lag, got in zip([1, 3], fd.autocorrelation(x, [1, 3])):
@@ -106,6 +113,7 @@ def test_real_halves_are_near_neutral(hapt, digits):
             assert abs(r["std_ratio"] - 1) < 0.15, (ds.name, r)
             if kind == "series":
                 assert abs(r["edge_ratio"] - 1) < 0.2, (ds.name, r)
+                assert r["class"] == "all" or abs(r["within_std_ratio"] - 1) < 0.15, (ds.name, r)
 
 
 def _corrupt(x, how, rng):
@@ -129,6 +137,7 @@ def test_a_generator_that_adds_noise_or_edge_spikes_is_flagged(hapt, how, column
     assert not drafts["ok"].any()
     if column == "psd_log10_high":
         assert (drafts[column] > CFG.tolerance["high_psd"]).all()
+        assert (drafts["within_std_ratio"] > 1.01).all() and drafts["within_std_ratio"].notna().all()  # sqrt(1 + 0.2^2) = 1.02 for a window of pure noise
     else:
         assert (drafts[column] > 1 + CFG.tolerance["edge"]).all()
     # the same real data, unchanged, passes
@@ -157,6 +166,7 @@ def test_config_errors_name_the_key():
 
 def test_stage_writes_table_and_figure_and_flags_spiky_drafts(hapt, tmp_path):
     write_split(tmp_path / "test.h5", hapt, "test")
+    write_split(tmp_path / "train.h5", hapt, "train")
     s = hapt.splits["test"]
     fake = _corrupt(s.x, "spikes", np.random.default_rng(7))
     attrs = {"dataset": "hapt", "n_classes": hapt.n_classes, "class_names": hapt.class_names, "K": 0}
@@ -166,14 +176,14 @@ def test_stage_writes_table_and_figure_and_flags_spiky_drafts(hapt, tmp_path):
         tmp_path / "region.h5", DraftSamples(fake, s.label, attrs),
         type("Scores", (), {"phi": np.zeros((len(s.label), 2)), "y": np.zeros((len(s.label), 2)),
                             "score": np.zeros(len(s.label))})())
-    df = draft_fidelity(tmp_path / "test.h5", tmp_path / "samples.h5", tmp_path / "region.h5", 0.9,
+    df = draft_fidelity(tmp_path / "test.h5", tmp_path / "train.h5", tmp_path / "samples.h5", tmp_path / "region.h5", 0.9,
                         CFG.to_dict(), 0, tmp_path / "fidelity.csv", tmp_path / "fidelity.png", dataset="hapt")
     back = pd.read_csv(tmp_path / "fidelity.csv")
-    assert len(back) == len(df) == 3 * (hapt.n_classes + 1)
-    assert set(back["compared"]) == {"real_half", "drafts", "accepted"}
+    assert len(back) == len(df) == 4 * (hapt.n_classes + 1)
+    assert set(back["compared"]) == {"real_half", "train", "drafts", "accepted"}
     per_class = back[back["class"] != "all"]
     assert per_class[per_class["compared"] == "real_half"]["ok"].all()
-    assert not per_class[per_class["compared"] != "real_half"]["ok"].any()
+    assert not per_class[per_class["compared"].isin(["drafts", "accepted"])]["ok"].any()
     acc = back[(back["compared"] == "accepted") & (back["class"] == "all")]
     assert int(acc["n_other"].iloc[0]) == len(ok)
     assert (tmp_path / "fidelity.png").stat().st_size > 10_000

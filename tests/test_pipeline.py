@@ -112,11 +112,11 @@ def test_every_figure_is_rendered(tiny_run):
 
 
 def test_fidelity_table_rows(tiny_run):
-    """results/{ds}/fidelity.csv: per class and pooled, real half vs real half, all drafts and accepted drafts
-    against the real test split; the accepted counts are the alpha-0.9 region's."""
+    """results/{ds}/fidelity.csv: per class and pooled, real half vs real half, real train, all drafts and
+    accepted drafts against the real test split; the accepted counts are the alpha-0.9 region's."""
     for ds, n_classes in (("digits", 10), ("hapt", 6)):
         df = pd.read_csv(tiny_run / f"results/{ds}/fidelity.csv")
-        assert set(df["compared"]) == {"real_half", "drafts", "accepted"}
+        assert set(df["compared"]) == {"real_half", "train", "drafts", "accepted"}
         assert set(df[df["compared"] == "real_half"]["class"]) >= {"all"}
         drafts = df[df["compared"] == "drafts"]
         assert len(drafts) == n_classes + 1 and (drafts[drafts["class"] != "all"]["n_other"] == 16).all()

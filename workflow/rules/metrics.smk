@@ -56,6 +56,7 @@ rule metrics:
 rule fidelity:
     input:
         test="results/{ds}/data/test.h5",
+        train="results/{ds}/data/train.h5",
         samples="results/{ds}/drafts/samples.h5",
         region=f"results/{{ds}}/regions/alpha{FIGURE_ALPHA}/region.h5",
     output:
