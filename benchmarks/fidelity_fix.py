@@ -9,8 +9,8 @@ log10 high-band power ratio, std ratio; the same row of real half vs real half a
     .venv/bin/python benchmarks/fidelity_fix.py hapt --results results --out /tmp/fidelity_fix \\
         --variants base base_ddim100 base_ddpm replicate class class_replicate
 
-`base` reuses results/{ds}/generator/model.pt when the config has not changed since it was trained; the other
-trained variants are cached in --out (delete a folder to retrain it). Prints one markdown table per variant and
+A variant whose settings equal the config's reuses results/{ds}/generator/model.pt (the config must not have
+changed since it was trained); the others are cached in --out/{ds}/models (delete a folder to retrain it). Prints one markdown table per variant and
 writes every row to --out/fidelity_fix.csv.
 """
 
@@ -21,7 +21,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -34,21 +33,19 @@ from dualspace.stages.generator import train_generator
 from dualspace.stages.regions import sample_drafts
 
 # name -> (generator overrides, sampler overrides)
+GLOBAL, CLASS = {"normalize": "none"}, {"normalize": "class"}
 VARIANTS = {
-    "base": ({}, {}),
-    "base_ddim50": ({}, {"steps": 50}),
-    "base_ddim100": ({}, {"steps": 100}),
-    "base_ddpm": ({}, {"sampler": "ddpm"}),
-    "replicate": ({"net": {"padding": "replicate"}}, {}),
-    "reflect": ({"net": {"padding": "reflect"}}, {}),
-    "class": ({"normalize": "class"}, {}),
-    "class_replicate": ({"normalize": "class", "net": {"padding": "replicate"}}, {}),
-    "class_replicate_ddim100": ({"normalize": "class", "net": {"padding": "replicate"}}, {"steps": 100}),
-    "class_g1": ({"normalize": "class"}, {"guidance_scale": 1.0}),
-    "class_replicate_g1": ({"normalize": "class", "net": {"padding": "replicate"}}, {"guidance_scale": 1.0}),
-    "base_g1": ({}, {"guidance_scale": 1.0}),
-    "eps": ({"prediction": "eps"}, {}),
-    "class_eps": ({"normalize": "class", "prediction": "eps"}, {}),
+    "base": (GLOBAL, {}),  # the generator before issue 17: one z-scoring for all classes
+    "base_ddim50": (GLOBAL, {"steps": 50}),
+    "base_ddim100": (GLOBAL, {"steps": 100}),
+    "base_ddpm": (GLOBAL, {"sampler": "ddpm"}),
+    "base_g1": (GLOBAL, {"guidance_scale": 1.0}),
+    "replicate": ({**GLOBAL, "net": {"padding": "replicate"}}, {}),
+    "reflect": ({**GLOBAL, "net": {"padding": "reflect"}}, {}),
+    "class": (CLASS, {}),
+    "class_g1": (CLASS, {"guidance_scale": 1.0}),
+    "class_replicate": ({**CLASS, "net": {"padding": "replicate"}}, {}),
+    "eps": ({**GLOBAL, "prediction": "eps"}, {}),
 }
 
 
@@ -77,6 +74,7 @@ def main() -> None:
     sampler_cfg = section["sampler"]["diffusion"]
     data = Path(args.results) / ds / "data"
     test, attrs = read_split(data / "test.h5", dataset=ds, split="test")
+    train, _ = read_split(data / "train.h5", dataset=ds, split="train")
     kind = "series" if test.x.ndim == 3 else "image"
     fcfg = FidelityConfig.from_dict(config["fidelity"])
     out = Path(args.out)
@@ -90,10 +88,8 @@ def main() -> None:
         model_dir = out / ds / "models" / _slug(gen_over)
         model_dir.mkdir(parents=True, exist_ok=True)
         model = model_dir / "model.pt"
-        if not model.is_file() and (folder / "model.pt").is_file():  # a model cached before models/ existed
-            (folder / "model.pt").rename(model)
         configured = Path(args.results) / ds / "generator" / "model.pt"
-        if not gen_over and configured.is_file():
+        if settings == gen_cfg and configured.is_file():  # the config's own generator: reuse the run's model
             model = configured
         t_train = 0.0
         if not model.is_file():
@@ -106,21 +102,22 @@ def main() -> None:
         sample_drafts(model, drafts_h5, args.K, sampler, seed=config["seed"], dataset=ds, device="cpu")
         t_sample = time.perf_counter() - t0
         drafts = DraftSamples.read(drafts_h5, dataset=ds)
-        table = pd.DataFrame(fidelity_table(test.x, test.label, {"drafts": (drafts.x, drafts.label)}, kind,
+        table = pd.DataFrame(fidelity_table(test.x, test.label, {"train": (train.x, train.label),
+                                                                 "drafts": (drafts.x, drafts.label)}, kind,
                                             list(attrs["class_names"]), fcfg, seed=config["seed"]))
         table.insert(0, "variant", name)
         table["train_s"], table["sample_s"] = round(t_train, 1), round(t_sample, 1)
         rows.append(table)
-        cols = ["class", "compared", "edge_ratio", "psd_log10_high", "psd_log10_mid", "std_ratio", "acf1_diff", "ok"]
+        cols = ["class", "compared", "edge_ratio", "psd_log10_high", "psd_log10_mid", "std_ratio", "within_std_ratio",
+                "acf1_diff", "ok"]
         cols = [c for c in cols if c in table.columns]
         print(f"\n## {name}: generator {json.dumps(gen_over)}, sampler {json.dumps(samp_over)} "
               f"(train {t_train:.0f} s, sample {t_sample:.0f} s)\n")
         print(table[table["compared"] == "drafts"][cols].to_markdown(index=False, floatfmt=".3f"), flush=True)
         if name == args.variants[0]:
-            print("\nreal half vs real half:\n")
-            print(table[table["compared"] == "real_half"][cols].to_markdown(index=False, floatfmt=".3f"))
+            print("\nreal references (half vs half, train vs test):\n")
+            print(table[table["compared"].isin(["real_half", "train"])][cols].to_markdown(index=False, floatfmt=".3f"))
         pd.concat(rows).to_csv(out / "fidelity_fix.csv", index=False)
-    np.set_printoptions(precision=3)
 
 
 if __name__ == "__main__":

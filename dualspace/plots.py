@@ -177,8 +177,9 @@ def fidelity_figure(sets: dict[str, list[dict[str, np.ndarray]]], kind: str, cla
             ax = axes[c, 0]
             for name in names:
                 prof = sets[name][c]
-                if prof is not None:
-                    ax.plot(prof["spectrum"], lw=0.9, color=colors[name], label=name)
+                if prof is not None:  # from radius 1: the de-meaned images have no DC power
+                    ax.plot(np.arange(1, len(prof["spectrum"])), prof["spectrum"][1:], lw=0.9, color=colors[name],
+                            label=name)
             ax.set_yscale("log")
             ax.tick_params(labelsize=5)
             for j, name in enumerate(names):
@@ -192,7 +193,7 @@ def fidelity_figure(sets: dict[str, list[dict[str, np.ndarray]]], kind: str, cla
                     if c == 0:
                         a.set_title(f"{name}\n{key.replace('_map', '')}", fontsize=6)
             axes[c, 0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
-        axes[0, 0].set_title("radial spectrum", fontsize=6)
+        axes[0, 0].set_title("radial spectrum (log)\nradius, cycles / image", fontsize=6)
         axes[0, 0].legend(fontsize=5)
     fig.suptitle(title, fontsize=9)
     _save(fig, path)

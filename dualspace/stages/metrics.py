@@ -99,6 +99,9 @@ def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | 
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
     bad = df[df["compared"].isin(["drafts", "accepted"]) & ~df["ok"] & (df["class"] != "all")]
+    log.info("fidelity of %s: %d rows; %d of %d per-class draft rows miss a tolerance of %s", dataset or "drafts",
+             len(df), len(bad), int((df["compared"].isin(["drafts", "accepted"]) & (df["class"] != "all")).sum()),
+             cfg.tolerance)
     for _, r in bad.iterrows():
         log.warning("fidelity: %s %s (%s) misses a tolerance: %s", r["dataset"], r["class"], r["compared"],
                     ", ".join(f"{k} {r[k]:.3g}" for k in ("edge_ratio", "psd_log10_high", "std_ratio") if k in r))

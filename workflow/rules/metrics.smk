@@ -73,6 +73,8 @@ rule fidelity:
         settings=canonical(config["fidelity"]),
     log:
         "results/{ds}/logs/fidelity.log",
+    benchmark:
+        "results/{ds}/benchmarks/fidelity.tsv"
     threads: 1
     resources:
         mem_mb=job_mb(2000),
