@@ -112,17 +112,21 @@ def test_every_figure_is_rendered(tiny_run):
 
 
 def test_fidelity_table_rows(tiny_run):
-    """results/{ds}/fidelity.csv: per class and pooled, real half vs real half, real train, all drafts and
-    accepted drafts against the real test split; the accepted counts are the alpha-0.9 region's."""
+    """results/{ds}/fidelity.csv: per class and pooled, real half vs real half, real train and all drafts against
+    the real test split, and the drafts the alpha-0.9 region accepts wherever it accepts at least 4 of a class
+    (the tiny generators' drafts are often all rejected)."""
     for ds, n_classes in (("digits", 10), ("hapt", 6)):
-        df = pd.read_csv(tiny_run / f"results/{ds}/fidelity.csv")
-        assert set(df["compared"]) == {"real_half", "train", "drafts", "accepted"}
-        assert set(df[df["compared"] == "real_half"]["class"]) >= {"all"}
+        df = pd.read_csv(tiny_run / f"results/{ds}/fidelity.csv", dtype={"class": str})
+        assert {"real_half", "train", "drafts"} <= set(df["compared"]) <= {"real_half", "train", "drafts", "accepted"}
         drafts = df[df["compared"] == "drafts"]
         assert len(drafts) == n_classes + 1 and (drafts[drafts["class"] != "all"]["n_other"] == 16).all()
         acc = pd.read_csv(tiny_run / f"results/{ds}/regions/alpha0.9/acceptance.csv")
-        pooled = df[(df["compared"] == "accepted") & (df["class"] == "all")]
-        assert int(pooled["n_other"].iloc[0]) == acc["n_accepted"].sum()
+        names = [str(c) for c in df[df["compared"] == "train"]["class"] if c != "all"]
+        accepted = df[df["compared"] == "accepted"].set_index("class")["n_other"]
+        for c, n in zip(names, acc["n_accepted"]):
+            assert accepted.get(c, 0) == (n if n >= 4 else 0), (ds, c)
+        total = int(acc["n_accepted"].sum())
+        assert accepted.get("all", 0) == (total if total >= 4 else 0)
         assert ("edge_ratio" in df.columns) == (ds == "hapt")
 
 
