@@ -10,8 +10,8 @@ the raw arrays (numpy only, seconds):
   the per-timestep mean and std, the autocorrelation at a few lags;
 - images (N, C, H, W): per-pixel mean and std maps and the radially averaged power spectrum by band.
 
-Every comparison is "test" (real) against "other": the drafts, the drafts a region accepts, and, as the neutral
-reference, one random half of the real test split against the other half.
+Every comparison is "test" (real) against "other": the drafts, the drafts a region accepts, and, as references,
+one random half of the real test split against the other half (sampling noise) and the real train split.
 """
 
 from __future__ import annotations
@@ -105,24 +105,25 @@ def autocorrelation(x: np.ndarray, lags: list[int]) -> np.ndarray:
                      for lag in lags])
 
 
+def _channel_ratio(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over channels of a / b, leaving out channels where b is 0 (constant in the test data)."""
+    keep = b > 0
+    return float((a[keep] / b[keep]).mean()) if keep.any() else float("nan")
+
+
 def std_ratio(other: np.ndarray, test: np.ndarray) -> float:
     """Per channel, the std over all windows and timesteps (pixels) of `other` over that of `test`; mean over
     channels. Channels constant in `test` are left out."""
     axes = (0, *range(2, np.ndim(test)))
-    s_other = np.asarray(other, np.float64).std(axis=axes)
-    s_test = np.asarray(test, np.float64).std(axis=axes)
-    keep = s_test > 0
-    return float((s_other[keep] / s_test[keep]).mean()) if keep.any() else float("nan")
+    return _channel_ratio(np.asarray(other, np.float64).std(axis=axes), np.asarray(test, np.float64).std(axis=axes))
 
 
 def within_std_ratio(other: np.ndarray, test: np.ndarray) -> float:
     """Series: per channel, the median over windows of each window's std over time, `other` over `test`; mean over
     channels. Unlike `std_ratio` it ignores how windows differ from each other (posture, tempo): it sees the noise
     and the fluctuation inside a window."""
-    a = np.median(np.asarray(other, np.float64).std(axis=-1), axis=0)
-    b = np.median(np.asarray(test, np.float64).std(axis=-1), axis=0)
-    keep = b > 0
-    return float((a[keep] / b[keep]).mean()) if keep.any() else float("nan")
+    return _channel_ratio(np.median(np.asarray(other, np.float64).std(axis=-1), axis=0),
+                          np.median(np.asarray(test, np.float64).std(axis=-1), axis=0))
 
 
 # -- images ---------------------------------------------------------------------------------------------------
