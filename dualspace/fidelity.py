@@ -22,7 +22,10 @@ from typing import Any
 import numpy as np
 
 __all__ = ["FidelityConfig", "edge_interior", "deviation_profile", "power_spectrum", "radial_power_spectrum",
-           "band_log_ratio", "autocorrelation", "std_ratio", "within_std_ratio", "compare", "fidelity_table", "profiles"]
+           "band_log_ratio", "autocorrelation", "std_ratio", "within_std_ratio", "compare", "fidelity_table", "profiles", "MIN_EXAMPLES"]
+
+
+MIN_EXAMPLES = 4  # a class with fewer examples in a set gets no row (and no curve in the figure)
 
 
 @dataclass
@@ -203,19 +206,19 @@ def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def fidelity_table(test_x: np.ndarray, test_label: np.ndarray, others: dict[str, tuple[np.ndarray, np.ndarray]],
                    kind: str, class_names: list[str], cfg: FidelityConfig, seed: int) -> list[dict[str, Any]]:
     """Rows per class (and 'all'): real half vs real half, then each named (x, label) set in `others` vs the
-    real test data of that class. A class with fewer than 4 examples on either side gets no row."""
+    real test data of that class. A class with fewer than MIN_EXAMPLES examples on either side gets no row."""
     rows = []
     classes = [(name, test_label == c, c) for c, name in enumerate(class_names)]
     classes.append(("all", np.ones(len(test_label), bool), None))
     for cname, sel, c in classes:
         real = test_x[sel]
-        if len(real) < 4:
+        if len(real) < MIN_EXAMPLES:
             continue
         a, b = halves(len(real), seed)
         sets = {"real_half": (real[a], real[b])}
         for name, (x, label) in others.items():
             mine = x if c is None else x[label == c]
-            if len(mine) >= 4:
+            if len(mine) >= MIN_EXAMPLES:
                 sets[name] = (mine, real)
         for name, (other, test) in sets.items():
             row = compare(other, test, kind, cfg)

@@ -14,7 +14,7 @@ from ..data import read_split
 from ..density import load_mdn, scores
 from ..features import Phi
 from ..fid import inception_features
-from ..fidelity import FidelityConfig, fidelity_table
+from ..fidelity import MIN_EXAMPLES, FidelityConfig, fidelity_table
 from ..fidelity import profiles as fidelity_profiles
 from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
 from ..metrics import fid_columns, metrics_table, tstr_columns
@@ -98,16 +98,16 @@ def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | 
     df.insert(3, "alpha", alpha)
     with atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False)
-    bad = df[df["compared"].isin(["drafts", "accepted"]) & ~df["ok"] & (df["class"] != "all")]
+    draft_rows = df["compared"].isin(["drafts", "accepted"]) & (df["class"] != "all")
+    bad = df[draft_rows & ~df["ok"]]
     log.info("fidelity of %s: %d rows; %d of %d per-class draft rows miss a tolerance of %s", dataset or "drafts",
-             len(df), len(bad), int((df["compared"].isin(["drafts", "accepted"]) & (df["class"] != "all")).sum()),
-             cfg.tolerance)
+             len(df), len(bad), int(draft_rows.sum()), cfg.tolerance)
     for _, r in bad.iterrows():
         log.warning("fidelity: %s %s (%s) misses a tolerance: %s", r["dataset"], r["class"], r["compared"],
                     ", ".join(f"{k} {r[k]:.3g}" for k in ("edge_ratio", "psd_log10_high", "std_ratio") if k in r))
 
     def per_class(x, label):
-        return [fidelity_profiles(x[label == c], kind) if (label == c).sum() >= 4 else None
+        return [fidelity_profiles(x[label == c], kind) if (label == c).sum() >= MIN_EXAMPLES else None
                 for c in range(len(class_names))]
 
     sets = {"real test": per_class(test.x, test.label), "real train": per_class(train.x, train.label),
