@@ -18,7 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .model import ConfigBase, MixtureVAE, draw
+from ..settings import ConfigBase
+from .model import MixtureVAE, draw
 
 REGULARISERS = ("kl_pi", "logit_mog", "dirichlet_point")
 USAGE_SIGNS = ("spread", "sparsity")

@@ -9,43 +9,19 @@ norm (Dumoulin et al. 2017) written as FiLM (Perez et al. 2018) after a GroupNor
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..settings import ConfigBase, is_int
+
 FAMILY = "mixture_vae"
 FORMAT_VERSION = 1
 CONDITIONINGS = ("cin", "film", "concat", "none")
 LIKELIHOODS = ("gaussian", "bernoulli")
-
-
-class ConfigBase:
-    """to_dict / from_dict and key-naming checks shared by the mixture_vae config dataclasses."""
-
-    SECTION: ClassVar[str]  # config path, e.g. "mixture_vae.model"
-
-    def require(self, ok: bool, key: str, what: str) -> None:
-        """Raise a ValueError naming `SECTION.key`, what it must be and what it is, when not `ok`."""
-        if not ok:
-            raise ValueError(f"{self.SECTION}.{key} {what}, got {getattr(self, key)!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"unknown keys {unknown} in {cls.SECTION}; known keys: {known}")
-        return cls(**d)
-
-
-def is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass

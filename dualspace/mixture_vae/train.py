@@ -20,7 +20,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .losses import LogitMoG, LossConfig, elbo, kl_normal_std, mixture_vae_loss
-from .model import ConfigBase, MixtureVAE, MixtureVAEConfig, is_int
+from ..settings import ConfigBase, is_int
+from .model import MixtureVAE, MixtureVAEConfig
 
 log = logging.getLogger("dualspace.mixture_vae")
 

@@ -1,0 +1,34 @@
+"""Typed settings dataclasses shared by the studies: `from_dict` that names unknown keys, `require` that names the
+config key a bad value came from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any, ClassVar
+
+
+class ConfigBase:
+    """to_dict / from_dict and key-naming checks shared by the studies' config dataclasses."""
+
+    SECTION: ClassVar[str]  # config path, e.g. "mixture_vae.model"
+
+    def require(self, ok: bool, key: str, what: str) -> None:
+        """Raise a ValueError naming `SECTION.key`, what it must be and what it is, when not `ok`."""
+        if not ok:
+            raise ValueError(f"{self.SECTION}.{key} {what}, got {getattr(self, key)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"unknown keys {unknown} in {cls.SECTION}; known keys: {known}")
+        return cls(**d)
+
+
+def is_int(v: Any) -> bool:
+    """An int that is not a bool (YAML `true` is not a count)."""
+    return isinstance(v, int) and not isinstance(v, bool)
