@@ -13,8 +13,9 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from dualspace.data.base import DataMissingError
+from dualspace.two_sample import C2ST, c2st
 from dualspace.trajectory.data import GeometryStats, load_records, to_steps
-from dualspace.trajectory.evaluate import (C2ST, GEOMETRY_FEATURES, TIMING_FEATURES, c2st, duration_distance_fit,
+from dualspace.trajectory.evaluate import (GEOMETRY_FEATURES, TIMING_FEATURES, duration_distance_fit,
                                            feature_matrix, geometry_features, plot_duration_distance,
                                            plot_feature_histograms, plot_paths, timing_features,
                                            wasserstein_table)

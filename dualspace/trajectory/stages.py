@@ -25,6 +25,7 @@ import torch
 
 from ..diffusion.samplers import SamplerConfig
 from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5, write_json
+from ..two_sample import c2st
 from . import evaluate as ev
 from .baselines import ConstantTiming, MomentMatchedTiming, TimingCache, timing_cache
 from .data import COND_COLUMNS, GeometryStats, choose_T, geometry_stats, load_records, normalise_geometry, \
@@ -176,10 +177,10 @@ def _c2st_row(prefix: str, real: Mapping[str, np.ndarray], fake: Mapping[str, np
     (`{prefix}.{feature}`: which features give the generated set away)."""
     X, names = ev.feature_matrix(real)
     Y, _ = ev.feature_matrix(fake, names)
-    r = ev.c2st(X, Y, seed=seed, folds=folds, names=names)
+    r = c2st(X, Y, seed=seed, folds=folds, names=names)
     row = {f"{prefix}": r.accuracy, f"{prefix}_low": r.low, f"{prefix}_high": r.high, f"{prefix}_n": r.n}
     if per_feature:
-        row.update({f"{prefix}.{k}": ev.c2st(X[:, [i]], Y[:, [i]], seed=seed, folds=folds, names=[k]).accuracy
+        row.update({f"{prefix}.{k}": c2st(X[:, [i]], Y[:, [i]], seed=seed, folds=folds, names=[k]).accuracy
                     for i, k in enumerate(names)})
     return row
 
