@@ -11,6 +11,7 @@ from .base import SPLITS, DataMissingError, Dataset, Split, one_hot
 from .files import SplitFileError, read_split, write_split
 from .images import DIGITS_OPTIONS, ROOT_OPTIONS, check_digits, load_cifar10, load_digits, load_mnist
 from .series import HAPT_OPTIONS, HAR_OPTIONS, load_har, load_hapt
+from ..abr.data import ABR_SIMULATED_OPTIONS, load_abr_simulated
 
 __all__ = ["DATASETS", "REGISTRY", "SPLITS", "DataMissingError", "Dataset", "DatasetSpec", "Split",
            "SplitFileError", "dataset_spec", "load_dataset", "one_hot", "prepare", "read_split", "write_split"]
@@ -34,6 +35,7 @@ REGISTRY: dict[str, DatasetSpec] = {spec.name: spec for spec in [
     DatasetSpec("cifar10", "image", load_cifar10, ROOT_OPTIONS, prepare_mb=6000),
     DatasetSpec("har", "series", load_har, HAR_OPTIONS),
     DatasetSpec("mnist", "image", load_mnist, ROOT_OPTIONS, prepare_mb=6000),
+    DatasetSpec("abr_simulated", "series", load_abr_simulated, ABR_SIMULATED_OPTIONS),
 ]}
 DATASETS = list(REGISTRY)
 
