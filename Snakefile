@@ -31,7 +31,7 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 
 # Studies (docs/<study>.md) run when the config has their section; each also has its own target.
-STUDIES = [name for name in ("trajectory", "mixture_vae") if name in config]
+STUDIES = [name for name in ("trajectory", "mixture_vae", "abr") if name in config]
 if "trajectory" in STUDIES:
 
     include: "workflow/rules/trajectory.smk"
@@ -40,6 +40,11 @@ if "trajectory" in STUDIES:
 if "mixture_vae" in STUDIES:
 
     include: "workflow/rules/mixture_vae.smk"
+
+
+if "abr" in STUDIES:
+
+    include: "workflow/rules/abr.smk"
 
 
 rule all:

@@ -78,7 +78,7 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[
         problems.append(f"config key {e}")
     if "trajectory" in config:
         problems += trajectory_problems(config["trajectory"])
-    return problems + mixture_vae_problems(config)
+    return problems + mixture_vae_problems(config) + abr_problems(config)
 
 
 def trajectory_problems(t: Mapping[str, Any]) -> list[str]:
@@ -157,4 +157,41 @@ def mixture_vae_problems(config: Mapping[str, Any]) -> list[str]:
             MixtureVAESettings.from_dict(settings, f"{ds}.generator.mixture_vae")
         except (TypeError, ValueError) as e:
             problems.append(f"config key {ds}.generator.mixture_vae: {e}")
+    return problems
+
+
+def abr_mode_settings(a: Mapping[str, Any], mode: str) -> dict[str, Any]:
+    """model / loss / train of one ABR study mode: the shared sections, `model.joint_generation` set by the mode
+    (canonical, keys sorted)."""
+    return canonical({"model": {**a["model"], "joint_generation": mode == "joint"}, "loss": a["loss"],
+                      "train": a["train"]})
+
+
+def abr_problems(config: Mapping[str, Any]) -> list[str]:
+    """Cross-key checks of the `abr` section, each mode's settings built by the dataclasses, and
+    `<ds>.generator.cvae` of each dataset (so a bad key names itself before any job runs)."""
+    a = config.get("abr")
+    family_sections = {ds: config[ds]["generator"]["cvae"] for ds in REGISTRY
+                       if "cvae" in config.get(ds, {}).get("generator", {})}
+    if a is None and not family_sections:
+        return []
+    from .abr.family import CVAESettings  # imports torch: only when there is something to check
+
+    problems: list[str] = []
+    if a is not None:
+        lo, hi = a["eval"]["intensity_range"]
+        if not lo < hi:
+            problems.append(f"config key abr.eval.intensity_range: [{lo}, {hi}] must be [low, high] with low < high")
+        if "joint_generation" in a["model"]:
+            problems.append("config key abr.model.joint_generation: set by the mode (abr.modes), leave it out")
+        for mode in a["modes"]:
+            try:
+                CVAESettings.from_dict(abr_mode_settings(a, mode))
+            except (TypeError, ValueError) as e:
+                problems.append(f"config key abr ({mode} mode): {e}")
+    for ds, settings in family_sections.items():
+        try:
+            CVAESettings.from_dict(settings, f"{ds}.generator.cvae")
+        except (TypeError, ValueError) as e:
+            problems.append(f"config key {ds}.generator.cvae: {e}")
     return problems

@@ -61,7 +61,7 @@ class GeneratorFamily:
 @dataclass
 class TemperatureSampler:
     """Sampler options of the families whose drafts scale a Gaussian spread by a temperature (class_gaussian,
-    mixture_vae): config section `<ds>.sampler.<family>`; plain types only."""
+    mixture_vae, cvae): config section `<ds>.sampler.<family>`; plain types only."""
 
     temperature: float = 1.0  # scales the spread (1 = the fitted model / the prior)
     batch_size: int = 4096  # drafts generated per block
@@ -81,6 +81,7 @@ FAMILIES: dict[str, str] = {
     "diffusion": "dualspace.diffusion.family",
     "class_gaussian": "dualspace.class_gaussian",
     "mixture_vae": "dualspace.mixture_vae.family",
+    "cvae": "dualspace.abr.family",
 }
 DEFAULT_FAMILY = "diffusion"
 

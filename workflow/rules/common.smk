@@ -1,7 +1,7 @@
 # Names shared by every rule file. The datasets come from the registry (dualspace.data.REGISTRY), the alpha
 # wildcard from the same pattern the config check applies to `alphas`.
 
-from dualspace.config import ALPHA_PATTERN, canonical, mixture_vae_run_settings
+from dualspace.config import ALPHA_PATTERN, abr_mode_settings, canonical, mixture_vae_run_settings
 from dualspace.data import DATASETS, REGISTRY, SPLITS
 from dualspace.generator import DEFAULT_FAMILY
 
@@ -159,3 +159,26 @@ def mvae_threads():
 def mvae_default_outputs(ds, variant):
     """Metrics and figures of one run with the config seed, and the k-means baseline of the same dataset."""
     return [f"{MVAE}/{ds}/{variant}/{name}" for name in ("metrics.json", "figures")] + [f"{MVAE}/{ds}/kmeans.json"]
+
+
+# The ABR study (workflow/rules/abr.smk): its config section.
+ABR = "results/abr"
+ABR_MODES = ["legacy", "joint"]  # what `abr.modes` may list
+
+
+def abr():
+    """The `abr` config section, canonical (keys sorted)."""
+    return canonical(config["abr"])
+
+
+def abr_settings(mode):
+    """model / loss / train of one mode: the shared sections with `model.joint_generation` set by the mode."""
+    return abr_mode_settings(abr(), mode)
+
+
+def abr_modes():
+    return abr()["modes"]
+
+
+def abr_split(split):
+    return f"results/{abr()['dataset']}/data/{split}.h5"
