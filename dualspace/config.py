@@ -161,10 +161,11 @@ def mixture_vae_problems(config: Mapping[str, Any]) -> list[str]:
 
 
 def abr_mode_settings(a: Mapping[str, Any], mode: str) -> dict[str, Any]:
-    """model / loss / train of one ABR study mode: the shared sections, `model.joint_generation` set by the mode
-    (canonical, keys sorted)."""
-    return canonical({"model": {**a["model"], "joint_generation": mode == "joint"}, "loss": a["loss"],
-                      "train": a["train"]})
+    """model / loss / train of one ABR study mode: the shared sections, then `mode_overrides.<mode>`, with
+    `model.joint_generation` set by the mode (canonical, keys sorted)."""
+    out = deep_merge({k: a[k] for k in ("model", "loss", "train")}, a["mode_overrides"].get(mode, {}))
+    out["model"] = {**out["model"], "joint_generation": mode == "joint"}
+    return canonical(out)
 
 
 def abr_problems(config: Mapping[str, Any]) -> list[str]:
@@ -182,8 +183,10 @@ def abr_problems(config: Mapping[str, Any]) -> list[str]:
         lo, hi = a["eval"]["intensity_range"]
         if not lo < hi:
             problems.append(f"config key abr.eval.intensity_range: [{lo}, {hi}] must be [low, high] with low < high")
-        if "joint_generation" in a["model"]:
-            problems.append("config key abr.model.joint_generation: set by the mode (abr.modes), leave it out")
+        for where, settings in [("abr.model", a["model"])] + [(f"abr.mode_overrides.{m}.model", o.get("model", {}))
+                                                              for m, o in a["mode_overrides"].items()]:
+            if "joint_generation" in settings:
+                problems.append(f"config key {where}.joint_generation: set by the mode (abr.modes), leave it out")
         for mode in a["modes"]:
             try:
                 CVAESettings.from_dict(abr_mode_settings(a, mode))

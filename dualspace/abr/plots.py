@@ -30,12 +30,14 @@ def waveforms(test: Mapping[str, np.ndarray], drafts: Mapping[str, Mapping[str, 
     offset vertically, with the peaks the picker finds marked."""
     sets = {"real": test, **drafts}
     fig, axes = plt.subplots(len(LEVELS), 1, figsize=(6, 1.6 * len(LEVELS)), sharex=True, squeeze=False)
+    rows = {(name, level): _nearest(s["static"], level) for name, s in sets.items() for level in LEVELS}
+    offset = 0.8 * max([np.ptp(sets[name]["signal"][i]) for (name, _), i in rows.items() if i is not None] + [0.1])
     for ax, level in zip(axes[:, 0], LEVELS):
         for j, (name, s) in enumerate(sets.items()):
-            i = _nearest(s["static"], level)
+            i = rows[name, level]
             if i is None:
                 continue
-            y = s["signal"][i] - 1.0 * j
+            y = s["signal"][i] - offset * j
             ax.plot(T_MS, y, color=COLORS.get(name, None), lw=1,
                     label=f"{name} ({s['static'][i, INTENSITY]:.0f} dB)")
             pk = pick_peaks(s["signal"][i:i + 1], fs_hz=FS_HZ, noise_uv=s["static"][i:i + 1, NOISE])[0]
