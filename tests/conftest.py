@@ -54,8 +54,8 @@ ALPHAS = [0.5, 0.8, 0.9, 0.95]
 
 def tiny(config: dict) -> dict:
     """The default config shrunk to seconds per stage: digits through the diffusion family, hapt through the
-    class_gaussian baseline (so both families run every stage), the trajectory study's default variant and the
-    mixture-of-VAEs study's default run."""
+    class_gaussian baseline (so both families run every stage), the trajectory study's default variant, the
+    mixture-of-VAEs study's default run and both modes of the ABR study."""
     config["alphas"] = ALPHAS
     config["regions"].update(K=16, m=4)
     config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
@@ -82,6 +82,12 @@ def tiny(config: dict) -> dict:
     m["datasets"]["digits"] = {}
     m["eval"]["max_plot"] = 100
     m["compute"]["threads"] = 1
+    config["abr_simulated"]["data"].update(n_train=200, n_calib=100, n_test=100)
+    a = config["abr"]
+    a["model"].update(latent_dim=4, conv_channels=[4], encoder_hidden=[16], hidden=[16])
+    a["train"].update(epochs=2, batch_size=32)
+    a["eval"].update(n_generate=60, max_latent_draws=500, c2st_folds=2)
+    a["compute"]["threads"] = 1
     return config
 
 

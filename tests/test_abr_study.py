@@ -160,10 +160,25 @@ def test_family_trains_a_class_conditional_generator_the_stages_can_load(tmp_pat
     assert drafts.shape == (20, 1, 200) and np.isfinite(drafts).all()
     np.testing.assert_array_equal(drafts, gen.sample(labels, seed=1))
     assert not np.array_equal(drafts, gen.sample(labels, seed=2))
-    at_zero = gen.sample(labels, seed=1, sampler=fam.make_sampler({"temperature": 0.0}, "s"))
+    at_zero = gen.sample(labels, seed=1, sampler=fam.make_sampler({"temperature": 0.0, "observation_noise": False}, "s"))
     with torch.no_grad():
         direct = gen.model.decode(torch.zeros(20, 4), one_hot(labels, 4))["signal"] * gen.model.signal_scale
     np.testing.assert_allclose(at_zero[:, 0], direct.numpy(), atol=1e-6)
+    # with observation noise, drafts scatter about the decoder mean with the train residuals' covariance,
+    # recomputed here from the posterior-mean reconstructions of the train rows (the family holds out a
+    # seeded 10% for early stopping: the same rows are recovered by the same draw)
+    from dualspace.abr.train import reconstruct
+
+    split = _tiny_split()
+    rng = np.random.default_rng(0)
+    val = np.zeros(len(split.label), bool)
+    val[rng.choice(len(val), round(0.1 * len(val)), replace=False)] = True
+    x, static = split.x[~val, 0], one_hot(split.label[~val], 4)
+    resid = x - reconstruct(gen.model, x, static)["signal"]
+    many = np.zeros(4000, np.int64)
+    noisy = gen.sample(many, seed=3, sampler=fam.make_sampler({"temperature": 0.0}, "s"))[:, 0] - direct.numpy()[0]
+    np.testing.assert_allclose(noisy.var(0), resid.var(0, ddof=1), rtol=0.15)
+    assert abs(np.corrcoef(noisy[:, 50], noisy[:, 51])[0, 1] - np.corrcoef(resid[:, 50], resid[:, 51])[0, 1]) < 0.1
     with pytest.raises(ValueError, match="out of range"):
         gen.embed(np.array([4]))
 

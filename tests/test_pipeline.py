@@ -292,3 +292,33 @@ def test_changing_a_mixture_vae_variant_reruns_that_variant_only(tiny_run):
     jobs = _dry_run_jobs(tiny_run, "mvae_cin", lambda c: c["mixture_vae"]["variants"]["cin"].update(
         {"train": {"lr": 0.01}}))
     assert jobs == {"mixture_vae_train": 1, "mixture_vae_evaluate": 1, "mixture_vae_figures": 1, "all": 1}, jobs
+
+
+def test_abr_outputs(tiny_run):
+    """Both modes: a checkpoint that reloads in its mode, a history of the configured epochs, an evaluation whose
+    physiology numbers lie in their ranges, a summary with one column per mode, every figure."""
+    import json
+
+    from dualspace.abr.model import load_cvae
+    from dualspace.abr.stages import SUMMARY_KEYS
+
+    r = tiny_run / "results" / "abr"
+    for mode in ("legacy", "joint"):
+        assert load_cvae(r / mode / "model.pt").cfg.mode == mode
+        history = json.loads((r / mode / "history.json").read_text())
+        assert [h["epoch"] for h in history] == [0, 1] and all(0 <= h["active_units"] <= 4 for h in history)
+        m = json.loads((r / mode / "evaluation.json").read_text())
+        assert m["mode"] == mode and m["n_test"] == 100
+        assert 0 <= m["gen_wave_below_threshold"] <= 1 and 0 <= m["c2st"] <= 1
+    assert "static_corr_max_abs_diff" in json.loads((r / "joint/evaluation.json").read_text())
+    assert "static_corr_max_abs_diff" not in json.loads((r / "legacy/evaluation.json").read_text())
+    table = pd.read_csv(r / "summary.csv", index_col="metric")
+    assert list(table.columns) == ["legacy", "joint"] and list(table.index) == SUMMARY_KEYS
+    names = {p.name for p in (r / "figures").iterdir() if not p.name.startswith(".")}
+    assert names == {"waveforms.png", "latency_intensity.png", "static_pairs.png", "training.png"}
+
+
+def test_changing_one_abr_mode_reruns_that_mode_only(tiny_run):
+    jobs = _dry_run_jobs(tiny_run, "abr_joint", lambda c: c["abr"]["mode_overrides"]["joint"]["loss"].update(
+        max_beta=0.2))
+    assert jobs == {"abr_train": 1, "abr_evaluate": 1, "abr_summary": 1, "all": 1}, jobs

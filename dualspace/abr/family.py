@@ -4,6 +4,11 @@ settings dataclass the study and the family share.
 As a generator the CVAE runs in legacy mode with the class as its static vector: static = one-hot(c), so the
 decoder draws a signal given the hearing-status class (or any label of a single-channel series dataset), and
 e = g(c) = one-hot(c). It works in the split's model units (z-scored series), like every generator.
+
+The decoder gives a mean; a draft is a draw of the observation model p(x | z, c) = N(mu(z, c), Sigma), Sigma the
+covariance (L x L) of the train split's residuals x - mu(E[z|x], c), fitted after training (a full covariance,
+so the drafts carry noise with the recordings' spectrum rather than white noise). The decoder mean alone is
+smoother than any recording: the region stage would accept none of it (docs/abr.md).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from ..data import Split, one_hot
 from ..generator import GeneratorFamily, TemperatureSampler, check_labels
 from ..io import save_torch
 from .losses import LossConfig
-from .model import CVAE, CVAEConfig, draw
-from .train import TrainConfig, train_cvae
+from ..nn.random import draw
+from .model import CVAE, CVAEConfig
+from .train import TrainConfig, reconstruct, train_cvae
 
 log = logging.getLogger("dualspace.abr")
 SECTIONS = ("model", "loss", "train")
@@ -51,14 +57,21 @@ class CVAESettings:
         return {name: getattr(self, name).to_dict() for name in SECTIONS}
 
 
+@dataclass
 class CVAESampler(TemperatureSampler):
-    """How drafts are drawn (`<ds>.sampler.cvae`): z ~ N(0, temperature^2 I), decoded given one-hot(c)."""
+    """How drafts are drawn (`<ds>.sampler.cvae`): z ~ N(0, temperature^2 I), decoded given one-hot(c), plus
+    residual noise ~ N(0, Sigma) unless observation_noise is false (then the decoder mean)."""
+
+    observation_noise: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "observation_noise": self.observation_noise}
 
 
 class CVAEGenerator:
     """x ~ p(x | z, one-hot(c)), z ~ N(0, t^2 I); e = g(c) = one-hot(c). Drafts are the decoder's mean."""
 
-    def __init__(self, model: CVAE, n_classes: int, data_meta: dict[str, Any]):
+    def __init__(self, model: CVAE, n_classes: int, data_meta: dict[str, Any], residual_chol: np.ndarray):
         if model.cfg.joint_generation or model.cfg.static_dim != n_classes:
             raise ValueError(f"a cvae generator is a legacy-mode CVAE with static_dim = n_classes = {n_classes}; "
                              f"this one is {model.cfg.mode} with static_dim {model.cfg.static_dim}")
@@ -66,6 +79,7 @@ class CVAEGenerator:
         self.n_classes = n_classes
         self.cond_dim = n_classes
         self.data_meta = dict(data_meta)
+        self.residual_chol = torch.as_tensor(np.asarray(residual_chol, np.float32))  # (L, L) Cholesky of Sigma
 
     def embed(self, labels: np.ndarray) -> np.ndarray:
         """e = g(c) = one-hot(c): (N,) -> (N, n_classes) float32."""
@@ -83,7 +97,10 @@ class CVAEGenerator:
         for start in tqdm(blocks, desc="sample cvae", disable=not progress or len(blocks) < 2):
             s = static[start:start + sampler.batch_size]
             z = sampler.temperature * draw(torch.randn, (len(s), self.model.cfg.latent_dim), gen, self.model.device)
-            out.append(self.model.to_physical(self.model.decode(z, s))["signal"].cpu().numpy())
+            mean = self.model.to_physical(self.model.decode(z, s))["signal"].cpu()
+            if sampler.observation_noise:
+                mean = mean + torch.randn(mean.shape, generator=gen) @ self.residual_chol.T
+            out.append(mean.numpy())
         L = self.model.cfg.signal_len
         return np.concatenate(out)[:, None, :].astype(np.float32) if out else np.zeros((0, 1, L), np.float32)
 
@@ -92,13 +109,24 @@ class CVAEGenerator:
         return self
 
     def checkpoint(self) -> dict[str, Any]:
-        return {**self.model.checkpoint(n_classes=self.n_classes, data=self.data_meta), "family": "cvae",
-                "model_family": self.model.checkpoint()["family"]}
+        return {**self.model.checkpoint(n_classes=self.n_classes, data=self.data_meta,
+                                        residual_chol=self.residual_chol.clone()),
+                "family": "cvae", "model_family": self.model.checkpoint()["family"]}
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any]) -> "CVAEGenerator":
         model = CVAE.from_checkpoint({**ckpt, "family": ckpt.get("model_family")})
-        return cls(model, int(ckpt["n_classes"]), ckpt["data"])
+        return cls(model, int(ckpt["n_classes"]), ckpt["data"], ckpt["residual_chol"])
+
+
+def residual_cholesky(model: CVAE, signal: np.ndarray, static: np.ndarray, ridge: float = 1e-6) -> np.ndarray:
+    """Cholesky factor (L, L) of the covariance of signal - mu(E[z|x], static) over the rows given, plus
+    ridge * mean variance on the diagonal (a full-rank Sigma even from few rows)."""
+    with torch.no_grad():
+        resid = signal - reconstruct(model, signal, static)["signal"]
+    cov = np.cov(resid.astype(np.float64), rowvar=False)
+    cov += ridge * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+    return np.linalg.cholesky(cov).astype(np.float32)
 
 
 def generator_config(cfg: CVAEConfig, signal_len: int, n_classes: int) -> CVAEConfig:
@@ -123,7 +151,8 @@ def train(split: Split, cfg: CVAESettings, out_path: str | Path, *, n_classes: i
     arrays = {"signal": split.x[:, 0, :], "static": one_hot(split.label, n_classes)}
     model, _ = train_cvae({k: v[~val] for k, v in arrays.items()}, {k: v[val] for k, v in arrays.items()},
                           model_cfg, cfg.loss, cfg.train, seed)
-    save_torch(CVAEGenerator(model, n_classes, {**meta, "shape": list(split.x.shape[1:])}).checkpoint(), out_path)
+    chol = residual_cholesky(model, arrays["signal"][~val], arrays["static"][~val])
+    save_torch(CVAEGenerator(model, n_classes, {**meta, "shape": list(split.x.shape[1:])}, chol).checkpoint(), out_path)
 
 
 GENERATOR_FAMILY = GeneratorFamily(name="cvae", config=CVAESettings, sampler=CVAESampler, train=train,

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..io import CheckpointError, load_checkpoint, save_torch
-from ..mixture_vae.model import draw
+from ..nn.random import draw
 from ..settings import ConfigBase, is_int
 
 FAMILY = "abr_cvae"

@@ -137,14 +137,40 @@ SUMMARY_KEYS = [
     "real_ipl_I_V_error", "gen_ipl_I_V_picked", "gen_ipl_I_V_rule", "gen_ipl_I_V_error", "real_wave_below_threshold",
     "gen_wave_below_threshold", "gen_wave_v_found_above", "static_corr_max_abs_diff", "c2st", "c2st_low", "c2st_high",
     "conditional_acceptance_rate", "cond_latency_V_mean", "cond_li_slope_rel_error", "cond_ipl_I_V_error",
+    "same_cond_latency_V_mean", "same_cond_latency_mae_V", "same_cond_li_slope_rel_error", "same_cond_wave_v_found_above",
+    "same_cond_wave_below_threshold",
 ]
 
 
+def same_conditions(models: Mapping[str, str | Path], generated: Mapping[str, str | Path], seed: int
+                    ) -> dict[str, dict[str, float]]:
+    """Conditional generation compared at the same conditions: the joint model's drafts kept by rejection at the
+    intensity range, and the legacy model's drafts at exactly those static vectors (`same_cond_*` per mode).
+    Empty unless both modes ran."""
+    if not {"legacy", "joint"} <= set(models):
+        return {}
+    cond = read_h5(generated["joint"], ["cond_signal", "cond_static"])
+    if not len(cond["cond_static"]):
+        return {}
+    legacy = load_cvae(models["legacy"]).sample(static=cond["cond_static"],
+                                                generator=torch.Generator().manual_seed(seed + 2))
+    out = {}
+    for mode, signal in (("joint", cond["cond_signal"]), ("legacy", legacy["signal"])):
+        row = ev.physiology(signal, cond["cond_static"], FS_HZ)
+        picked = ev.pick_peaks(signal, fs_hz=FS_HZ, noise_uv=cond["cond_static"][:, ev.NOISE])[:, 2]
+        row["latency_V_mean"] = float(np.nanmean(picked)) if np.isfinite(picked).any() else math.nan
+        out[mode] = {f"same_cond_{k}": v for k, v in row.items()}
+    return out
+
+
 def summarise(metrics: Mapping[str, str | Path], generated: Mapping[str, str | Path],
-              history: Mapping[str, str | Path], test_h5: str | Path, table_out: str | Path,
-              figures_dir: str | Path) -> None:
-    """summary.csv (one column per mode, the rows of SUMMARY_KEYS) and the study's figures."""
+              history: Mapping[str, str | Path], models: Mapping[str, str | Path], test_h5: str | Path,
+              table_out: str | Path, figures_dir: str | Path, seed: int) -> None:
+    """summary.csv (one column per mode, the rows of SUMMARY_KEYS, `same_cond_*` from `same_conditions`) and the
+    study's figures."""
     evals = {m: json.loads(Path(p).read_text()) for m, p in metrics.items()}
+    for mode, row in same_conditions(models, generated, seed).items():
+        evals[mode].update(row)
     table = pd.DataFrame({m: [e.get(k) for k in SUMMARY_KEYS] for m, e in evals.items()}, index=SUMMARY_KEYS)
     table.index.name = "metric"
     with atomic_path(table_out) as tmp:

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..nn.random import draw
 from ..settings import ConfigBase
-from .model import MixtureVAE, draw
+from .model import MixtureVAE
 
 REGULARISERS = ("kl_pi", "logit_mog", "dirichlet_point")
 USAGE_SIGNS = ("spread", "sparsity")

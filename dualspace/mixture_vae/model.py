@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..nn.random import draw
 from ..settings import ConfigBase, is_int
 
 FAMILY = "mixture_vae"
@@ -55,12 +56,6 @@ class MixtureVAEConfig(ConfigBase):
         self.require(isinstance(self.sigma_min, (int, float)) and self.sigma_min > 0, "sigma_min", "must be > 0")
         self.require(isinstance(self.sigma_max, (int, float)) and self.sigma_max > self.sigma_min, "sigma_max",
                      f"must be > sigma_min = {self.sigma_min}")
-
-
-def draw(fn, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """torch.rand / torch.randn from `generator` (on its own device), moved to `device`."""
-    where = generator.device if generator is not None else device
-    return fn(shape, generator=generator, device=where).to(device)
 
 
 def gumbel_softmax_st(logits: torch.Tensor, tau: float, generator: torch.Generator | None = None,

@@ -63,12 +63,14 @@ rule abr_summary:
         metrics=expand(f"{ABR}/{{abr_mode}}/evaluation.json", abr_mode=abr_modes()),
         generated=expand(f"{ABR}/{{abr_mode}}/generated.h5", abr_mode=abr_modes()),
         history=expand(f"{ABR}/{{abr_mode}}/history.json", abr_mode=abr_modes()),
+        models=expand(f"{ABR}/{{abr_mode}}/model.pt", abr_mode=abr_modes()),
         test=lambda wc: abr_split("test"),
     output:
         table=f"{ABR}/summary.csv",
         figures=directory(f"{ABR}/figures"),
     params:
         modes=abr_modes(),
+        seed=config["seed"],
     log:
         f"{ABR}/logs/summary.log",
     threads: 1

@@ -6,4 +6,5 @@ with log_to(snakemake.log[0]):
     summarise(dict(zip(snakemake.params.modes, snakemake.input.metrics)),
               dict(zip(snakemake.params.modes, snakemake.input.generated)),
               dict(zip(snakemake.params.modes, snakemake.input.history)),
-              snakemake.input.test, snakemake.output.table, snakemake.output.figures)
+              dict(zip(snakemake.params.modes, snakemake.input.models)),
+              snakemake.input.test, snakemake.output.table, snakemake.output.figures, seed=snakemake.params.seed)
