@@ -87,8 +87,9 @@ def _joint_conditional(model, lo: float, hi: float, n: int, budget: int, seed: i
 def evaluate_mode(model_path: str | Path, test_h5: str | Path, metrics_out: str | Path, generated_out: str | Path,
                   settings: Mapping[str, Any], seed: int) -> None:
     """Reconstruction, picker validation, generation physiology (and the real test split's floor), static marginals
-    (joint), C2ST, and conditional generation at an intensity range (joint by rejection, legacy at the same
-    static vectors); the metrics as JSON, the drafts as HDF5 for the figures."""
+    (joint), C2ST, and conditional generation at an intensity range (joint by rejection in latent space, legacy at
+    the test split's static vectors in the range; `same_conditions` compares the two at equal vectors); the
+    metrics as JSON, the drafts as HDF5 for the figures."""
     model = load_cvae(model_path)
     test = study_arrays(test_h5)
     n = int(settings["n_generate"])
@@ -105,15 +106,17 @@ def evaluate_mode(model_path: str | Path, test_h5: str | Path, metrics_out: str 
         out.update(ev.static_marginals(test["static"], drafts["static"]))
     out.update(ev.c2st_signal_static(test["signal"], test["static"], drafts["signal"], drafts["static"], seed,
                                      int(settings["c2st_folds"])))
-    # conditional generation at intensity in [lo, hi]: joint by rejection; legacy at the static vectors joint drew
-    # (when this model is joint) or at the test split's vectors in the range (legacy): the two are then compared in
-    # summary.csv at the same conditions
+    # conditional generation at intensity in [lo, hi]: joint by rejection; legacy at the test split's vectors in the
+    # range (summary.csv also compares the two at the joint draws' vectors: same_conditions)
     if model.cfg.joint_generation:
         cond, rate = _joint_conditional(model, lo, hi, n, int(settings["max_latent_draws"]), seed + 1)
         out.update(rate)
     else:
         in_range = (test["static"][:, ev.INTENSITY] >= lo) & (test["static"][:, ev.INTENSITY] <= hi)
-        cond = model.sample(static=test["static"][in_range], generator=torch.Generator().manual_seed(seed + 1))
+        cond = {"signal": np.zeros((0, model.cfg.signal_len), np.float32),
+                "static": np.zeros((0, model.cfg.static_dim), np.float32)}
+        if in_range.any():
+            cond = model.sample(static=test["static"][in_range], generator=torch.Generator().manual_seed(seed + 1))
     if len(cond["signal"]):
         out.update({f"cond_{k}": v for k, v in ev.physiology(cond["signal"], cond["static"], FS_HZ).items()})
         picked = ev.pick_peaks(cond["signal"], fs_hz=FS_HZ, noise_uv=cond["static"][:, ev.NOISE])
