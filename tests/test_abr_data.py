@@ -12,8 +12,7 @@ from dualspace.abr.peaks import peak_to_peak, pick_peaks, track_wave
 from dualspace.abr.simulate import (HEARING_CLASSES, SimulatorConfig, expected_peaks, hearing_class, simulate,
                                     wave_v_slope, waveform)
 
-EPL = Path("/work/shared/data/ABR-EPL")
-needs_epl = pytest.mark.skipif(not EPL.is_dir(), reason="EPL example files not present")
+EPL = Path(__file__).parent / "data" / "ABR-EPL"  # copies of ../shared/data/ABR-EPL (BSD-3, LICENSE beside them)
 
 
 def static(intensity, rate=10.0, age=25.0, sex=0.5, threshold=0.0, noise=0.05):
@@ -114,7 +113,6 @@ def test_registry_lists_abr_simulated():
     assert dataset_spec("abr_simulated").kind == "series"
 
 
-@needs_epl
 @pytest.mark.parametrize("name, n_levels, lo, averages", [("ABR-52-3", 12, 10, 512), ("CAP-139-5", 13, 0, 128)])
 def test_read_epl_files(name, n_levels, lo, averages):
     s = read_epl(EPL / name)
@@ -128,7 +126,6 @@ def test_read_epl_files(name, n_levels, lo, averages):
     assert np.corrcoef(x[-1], s.signals[-1, :1000:5])[0, 1] > 0.95
 
 
-@needs_epl
 @pytest.mark.parametrize("damage", ["short_last_row", "column_missing", "non_numeric", "no_header"])
 def test_read_epl_rejects_damaged_files(tmp_path, damage):
     text = (EPL / "ABR-52-3").read_bytes().decode("latin-1")
@@ -163,7 +160,6 @@ def test_pick_peaks_recovers_simulated_latencies():
     assert np.isfinite(q[below, 2]).mean() < 0.08  # false detections on noise alone
 
 
-@needs_epl
 def test_track_wave_one_on_the_real_sweep():
     s = read_epl(EPL / "ABR-52-3")
     fs = 1e6 / s.sample_period_us

@@ -15,7 +15,7 @@ from dualspace.abr.simulate import FS_HZ, STATIC_NAMES, expected_peaks, simulate
 from dualspace.config import abr_mode_settings, config_problems
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-EPL = ROOT.parent / "shared" / "data" / "ABR-EPL"
+EPL = ROOT / "tests" / "data" / "ABR-EPL"  # copies of ../shared/data/ABR-EPL (BSD-3, LICENSE beside them)
 TINY = {"model": {"latent_dim": 4, "conv_channels": [4], "encoder_hidden": [16], "hidden": [16]},
         "train": {"epochs": 2, "batch_size": 32, "progress": False}}
 
