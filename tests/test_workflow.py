@@ -15,7 +15,9 @@ def test_default_target_dry_run(workdir):
     proc = snakemake("-n", cwd=workdir, check=True)
     out = proc.stdout + proc.stderr
     jobs = job_counts(out)
-    assert jobs["prepare_data"] == 2 and jobs["train_generator"] == 2 and jobs["all"] == 1
+    # digits and hapt, and abr_simulated whose splits the abr study reads (no generator: not in `datasets`)
+    assert jobs["prepare_data"] == 3 and jobs["train_generator"] == 2 and jobs["all"] == 1
+    assert jobs["abr_train"] == 2 and "results/abr_simulated/generator/model.pt" not in out
     for ds in ("digits", "hapt"):
         assert f"results/{ds}/data/train.h5" in out and f"results/{ds}/generator/model.pt" in out
 
@@ -202,7 +204,7 @@ def test_generator_family_switch_and_its_schema():
                for p in config_problems(config, SCHEMA))
     config = _default_config()
     config["digits"]["generator"]["family"] = "gan"
-    assert any("digits.generator.family: 'gan' is not one of ['diffusion', 'class_gaussian', 'mixture_vae']" in p
+    assert any("digits.generator.family: 'gan' is not one of ['diffusion', 'class_gaussian', 'mixture_vae', 'cvae']" in p
                for p in config_problems(config, SCHEMA))
 
 
