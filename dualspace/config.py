@@ -122,13 +122,28 @@ def mixture_vae_run_settings(m: Mapping[str, Any], ds: str, variant: str) -> dic
     return canonical(deep_merge(out, m["variants"][variant]))
 
 
+def family_sections(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """`<ds>.generator.<name>` of every dataset section that has one, by dataset."""
+    return {ds: config[ds]["generator"][name] for ds in REGISTRY if name in config.get(ds, {}).get("generator", {})}
+
+
+def family_problems(sections: Mapping[str, Any], name: str, settings_class: type) -> list[str]:
+    """Each `<ds>.generator.<name>` built by the family's settings class: one line per section it refuses."""
+    problems = []
+    for ds, settings in sections.items():
+        try:
+            settings_class.from_dict(settings, f"{ds}.generator.{name}")
+        except (TypeError, ValueError) as e:
+            problems.append(f"config key {ds}.generator.{name}: {e}")
+    return problems
+
+
 def mixture_vae_problems(config: Mapping[str, Any]) -> list[str]:
     """Cross-key checks of the `mixture_vae` section, and every run's settings built by the dataclasses (so a
     bad key or value names its key before any job runs); also `<ds>.generator.mixture_vae` of each dataset."""
     m = config.get("mixture_vae")
-    family_sections = {ds: config[ds]["generator"]["mixture_vae"] for ds in REGISTRY
-                       if "mixture_vae" in config.get(ds, {}).get("generator", {})}
-    if m is None and not family_sections:
+    sections = family_sections(config, "mixture_vae")
+    if m is None and not sections:
         return []
     from .mixture_vae.family import MixtureVAESettings  # imports torch: only when there is something to check
 
@@ -152,12 +167,7 @@ def mixture_vae_problems(config: Mapping[str, Any]) -> list[str]:
                 failed.setdefault(str(e), []).append(f"{ds}/{variant}")
         problems += [f"config key mixture_vae: {msg} (runs {', '.join(where)}; a run's settings are model / loss / "
                      "train, then datasets.<ds>, then variants.<variant>)" for msg, where in failed.items()]
-    for ds, settings in family_sections.items():
-        try:
-            MixtureVAESettings.from_dict(settings, f"{ds}.generator.mixture_vae")
-        except (TypeError, ValueError) as e:
-            problems.append(f"config key {ds}.generator.mixture_vae: {e}")
-    return problems
+    return problems + family_problems(sections, "mixture_vae", MixtureVAESettings)
 
 
 def abr_mode_settings(a: Mapping[str, Any], mode: str) -> dict[str, Any]:
@@ -172,9 +182,8 @@ def abr_problems(config: Mapping[str, Any]) -> list[str]:
     """Cross-key checks of the `abr` section, each mode's settings built by the dataclasses, and
     `<ds>.generator.cvae` of each dataset (so a bad key names itself before any job runs)."""
     a = config.get("abr")
-    family_sections = {ds: config[ds]["generator"]["cvae"] for ds in REGISTRY
-                       if "cvae" in config.get(ds, {}).get("generator", {})}
-    if a is None and not family_sections:
+    sections = family_sections(config, "cvae")
+    if a is None and not sections:
         return []
     from .abr.family import CVAESettings  # imports torch: only when there is something to check
 
@@ -192,9 +201,4 @@ def abr_problems(config: Mapping[str, Any]) -> list[str]:
                 CVAESettings.from_dict(abr_mode_settings(a, mode))
             except (TypeError, ValueError) as e:
                 problems.append(f"config key abr ({mode} mode): {e}")
-    for ds, settings in family_sections.items():
-        try:
-            CVAESettings.from_dict(settings, f"{ds}.generator.cvae")
-        except (TypeError, ValueError) as e:
-            problems.append(f"config key {ds}.generator.cvae: {e}")
-    return problems
+    return problems + family_problems(sections, "cvae", CVAESettings)

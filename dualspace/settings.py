@@ -4,7 +4,7 @@ config key a bad value came from."""
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Mapping
 
 
 class ConfigBase:
@@ -32,3 +32,23 @@ class ConfigBase:
 def is_int(v: Any) -> bool:
     """An int that is not a bool (YAML `true` is not a count)."""
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+class SectionedSettings:
+    """Settings of one model made of config dataclasses by section name (e.g. model / loss / train): from_dict
+    builds each section with its own class (whose errors name its keys), an unknown section is an error naming
+    the config section. Subclasses are dataclasses with one field per entry of SECTIONS."""
+
+    SECTIONS: ClassVar[dict[str, type]]  # section name -> its ConfigBase dataclass
+    DEFAULT_SECTION: ClassVar[str]  # the config section named in errors when the caller gives none
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], section: str | None = None):
+        unknown = sorted(set(d) - set(cls.SECTIONS))
+        if unknown:
+            raise ValueError(f"config section '{section or cls.DEFAULT_SECTION}': unknown key(s) {unknown}; "
+                             f"known: {list(cls.SECTIONS)}")
+        return cls(**{name: kind.from_dict(dict(d.get(name, {}))) for name, kind in cls.SECTIONS.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).to_dict() for name in self.SECTIONS}

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,35 +26,26 @@ from tqdm.auto import tqdm
 from ..data import Split, one_hot
 from ..generator import GeneratorFamily, TemperatureSampler, check_labels
 from ..io import save_torch
-from .losses import LossConfig
 from ..nn.random import draw
+from ..settings import SectionedSettings
+from .losses import LossConfig
 from .model import CVAE, CVAEConfig
 from .train import TrainConfig, reconstruct, train_cvae
 
 log = logging.getLogger("dualspace.abr")
-SECTIONS = ("model", "loss", "train")
 VAL_FRACTION = 0.1  # share of the family's train split held out for early stopping (it gets no other split)
 
 
 @dataclass
-class CVAESettings:
+class CVAESettings(SectionedSettings):
     """`model`, `loss` and `train` of one CVAE (a study mode or `<ds>.generator.cvae`)."""
+
+    SECTIONS: ClassVar[dict[str, type]] = {"model": CVAEConfig, "loss": LossConfig, "train": TrainConfig}
+    DEFAULT_SECTION: ClassVar[str] = "abr"
 
     model: CVAEConfig = field(default_factory=CVAEConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], section: str = "abr") -> "CVAESettings":
-        """Build from {model: ..., loss: ..., train: ...}; an unknown section or key is an error naming it."""
-        unknown = sorted(set(d) - set(SECTIONS))
-        if unknown:
-            raise ValueError(f"config section '{section}': unknown key(s) {unknown}; known: {list(SECTIONS)}")
-        kinds = (CVAEConfig, LossConfig, TrainConfig)
-        return cls(**{name: kind.from_dict(dict(d.get(name, {}))) for name, kind in zip(SECTIONS, kinds)})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name).to_dict() for name in SECTIONS}
 
 
 @dataclass

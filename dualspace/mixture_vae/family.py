@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,34 +21,26 @@ from tqdm.auto import tqdm
 from ..data import Split
 from ..generator import GeneratorFamily, TemperatureSampler, check_labels
 from ..io import save_torch
+from ..settings import SectionedSettings
 from .evaluate import channel_to_label
 from .losses import LossConfig
 from .model import MixtureVAE, MixtureVAEConfig
 from .train import MixtureTrainConfig, train_mixture_vae
 
 log = logging.getLogger("dualspace.mixture_vae")
-SECTIONS = ("model", "loss", "train")
 
 
 @dataclass
-class MixtureVAESettings:
+class MixtureVAESettings(SectionedSettings):
     """`model`, `loss` and `train` of one mixture-of-VAEs run (a study variant or `<ds>.generator.mixture_vae`)."""
+
+    SECTIONS: ClassVar[dict[str, type]] = {"model": MixtureVAEConfig, "loss": LossConfig,
+                                           "train": MixtureTrainConfig}  # their errors name mixture_vae.<section>.<key>
+    DEFAULT_SECTION: ClassVar[str] = "mixture_vae"
 
     model: MixtureVAEConfig = field(default_factory=MixtureVAEConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: MixtureTrainConfig = field(default_factory=MixtureTrainConfig)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], section: str = "mixture_vae") -> "MixtureVAESettings":
-        """Build from {model: ..., loss: ..., train: ...}; an unknown section or key is an error naming it."""
-        unknown = sorted(set(d) - set(SECTIONS))
-        if unknown:
-            raise ValueError(f"config section '{section}': unknown key(s) {unknown}; known: {list(SECTIONS)}")
-        kinds = (MixtureVAEConfig, LossConfig, MixtureTrainConfig)  # their errors name mixture_vae.<section>.<key>
-        return cls(**{name: kind.from_dict(dict(d.get(name, {}))) for name, kind in zip(SECTIONS, kinds)})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name).to_dict() for name in SECTIONS}
 
 
 class MixtureVAESampler(TemperatureSampler):
