@@ -41,7 +41,8 @@ def physiology(signal: np.ndarray, static: np.ndarray, fs_hz: float = 20000.0) -
       rule - 1|. On the real test split it is the picker's floor (docs/abr.md);
     - I-V interpeak (ms), mean over rows with both waves found, beside the rule's over the same rows;
     - `wave_below_threshold`: share of rows at or below threshold where the picker finds wave V (the rule: none);
-    - `latency_mae_V`: mean |picked - rule| wave V latency where both exist (variability + picker error).
+    - `latency_mae_V`: mean |picked - rule| wave V latency where both exist (variability + picker error);
+    - `latency_V_mean`: mean picked wave V latency over every row where the picker finds it.
     """
     picked = pick_peaks(signal, fs_hz=fs_hz, noise_uv=static[:, NOISE])  # (N, 6) NaN where absent
     rule = expected_peaks(static)  # (N, 6)
@@ -66,6 +67,7 @@ def physiology(signal: np.ndarray, static: np.ndarray, fs_hz: float = 20000.0) -
         "ipl_I_V_error": float(abs(ipl.mean() - ipl_rule.mean())) if len(ipl) >= MIN_ROWS else math.nan,
         "wave_below_threshold": float(found_v[below].mean()) if below.any() else math.nan,
         "latency_mae_V": float(np.abs(picked[rows, 2] - rule[rows, 2]).mean()) if rows.sum() >= MIN_ROWS else math.nan,
+        "latency_V_mean": float(picked[found_v, 2].mean()) if found_v.any() else math.nan,
     }
 
 

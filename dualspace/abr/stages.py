@@ -121,8 +121,6 @@ def evaluate_mode(model_path: str | Path, test_h5: str | Path, metrics_out: str 
             cond = model.sample(static=test["static"][in_range], generator=torch.Generator().manual_seed(seed + 1))
     if len(cond["signal"]):
         out.update({f"cond_{k}": v for k, v in ev.physiology(cond["signal"], cond["static"], FS_HZ).items()})
-        picked = ev.pick_peaks(cond["signal"], fs_hz=FS_HZ, noise_uv=cond["static"][:, ev.NOISE])
-        out["cond_latency_V_mean"] = float(np.nanmean(picked[:, 2])) if np.isfinite(picked[:, 2]).any() else math.nan
     write_json({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()},
                metrics_out)
     write_h5(generated_out, {"signal": drafts["signal"], "static": drafts["static"],
@@ -161,10 +159,7 @@ def same_conditions(models: Mapping[str, str | Path], generated: Mapping[str, st
                                                 generator=torch.Generator().manual_seed(seed + 2))
     out = {}
     for mode, signal in (("joint", cond["cond_signal"]), ("legacy", legacy["signal"])):
-        row = ev.physiology(signal, cond["cond_static"], FS_HZ)
-        picked = ev.pick_peaks(signal, fs_hz=FS_HZ, noise_uv=cond["cond_static"][:, ev.NOISE])[:, 2]
-        row["latency_V_mean"] = float(np.nanmean(picked)) if np.isfinite(picked).any() else math.nan
-        out[mode] = {f"same_cond_{k}": v for k, v in row.items()}
+        out[mode] = {f"same_cond_{k}": v for k, v in ev.physiology(signal, cond["cond_static"], FS_HZ).items()}
     return out
 
 
