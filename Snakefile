@@ -31,7 +31,7 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 
 # Studies (docs/<study>.md) run when the config has their section; each also has its own target.
-STUDIES = [name for name in ("trajectory", "mixture_vae", "abr") if name in config]
+STUDIES = [name for name in ("trajectory", "mixture_vae", "abr", "madness") if name in config]
 if "trajectory" in STUDIES:
 
     include: "workflow/rules/trajectory.smk"
@@ -45,6 +45,11 @@ if "mixture_vae" in STUDIES:
 if "abr" in STUDIES:
 
     include: "workflow/rules/abr.smk"
+
+
+if "madness" in STUDIES:
+
+    include: "workflow/rules/madness.smk"
 
 
 rule all:

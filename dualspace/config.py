@@ -78,7 +78,7 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[
         problems.append(f"config key {e}")
     if "trajectory" in config:
         problems += trajectory_problems(config["trajectory"])
-    return problems + mixture_vae_problems(config) + abr_problems(config)
+    return problems + mixture_vae_problems(config) + abr_problems(config) + madness_problems(config)
 
 
 def trajectory_problems(t: Mapping[str, Any]) -> list[str]:
@@ -202,3 +202,42 @@ def abr_problems(config: Mapping[str, Any]) -> list[str]:
             except (TypeError, ValueError) as e:
                 problems.append(f"config key abr ({mode} mode): {e}")
     return problems + family_problems(sections, "cvae", CVAESettings)
+
+
+def madness_problems(config: Mapping[str, Any]) -> list[str]:
+    """Cross-key checks of the `madness` section and its settings built by the dataclasses (a bad key or value
+    names itself before any job runs)."""
+    m = config.get("madness")
+    if m is None:
+        return []
+    from .madness.loop import LoopConfig, ScenarioConfig  # imports torch: only when there is something to check
+
+    problems: list[str] = []
+    ds = m["dataset"]
+    if ds not in REGISTRY or REGISTRY[ds].kind != "image":
+        problems.append(f"config key madness.dataset: '{ds}' is not an image dataset of the registry (images: "
+                        f"{[n for n, s in REGISTRY.items() if s.kind == 'image']})")
+    elif ds not in config:
+        problems.append(f"config key madness.dataset: '{ds}' has no config section; its split files and dual-space "
+                        "run (the real-data region) come from there")
+    try:
+        LoopConfig.from_dict({k: m[k] for k in ("generator", "generation_train", "sampler", "n_samples", "gen0_real")})
+    except (TypeError, ValueError) as e:
+        problems.append(f"config key {e}" if str(e).startswith("madness") else f"config key madness: {e}")
+    for name, s in m["scenarios"].items():
+        try:
+            ScenarioConfig.from_dict(name, s)
+        except ValueError as e:
+            problems.append(f"config key {e}")
+    for i, name in enumerate(m["guidance"]["scenarios"]):
+        if name not in m["scenarios"]:
+            problems.append(f"config key madness.guidance.scenarios[{i}]: '{name}' is not one of madness.scenarios "
+                            f"{sorted(m['scenarios'])} (its settings come from there)")
+    T = m["generator"].get("T", 200)
+    bad = [t for t in m["jacobian"]["timesteps"] if t >= T]
+    if bad:
+        problems.append(f"config key madness.jacobian.timesteps: {bad} not below madness.generator.T = {T}")
+    if m["metrics"]["region_alpha"] not in config["alphas"]:
+        problems.append(f"config key madness.metrics.region_alpha: {m['metrics']['region_alpha']} is not one of "
+                        f"alphas {config['alphas']} (the dual-space run calibrates those)")
+    return problems

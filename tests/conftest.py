@@ -55,7 +55,8 @@ ALPHAS = [0.5, 0.8, 0.9, 0.95]
 def tiny(config: dict) -> dict:
     """The default config shrunk to seconds per stage: digits through the diffusion family, hapt through the
     class_gaussian baseline (so both families run every stage), the trajectory study's default variant, the
-    mixture-of-VAEs study's default run and both modes of the ABR study."""
+    mixture-of-VAEs study's default run, both modes of the ABR study and three generations of every
+    self-consuming chain."""
     config["alphas"] = ALPHAS
     config["regions"].update(K=16, m=4)
     config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
@@ -88,6 +89,17 @@ def tiny(config: dict) -> dict:
     a["train"].update(epochs=2, batch_size=32)
     a["eval"].update(n_generate=60, max_latent_draws=500, c2st_folds=2)
     a["compute"]["threads"] = 1
+    g = config["madness"]  # 3 generations: generation 2 of fresh must take real examples neither 0 nor 1 saw
+    g.update(generations=3, n_samples=40, gen0_real=1000)
+    g["generator"]["net"].update(base_channels=8, cond_dim=8)
+    g["generator"]["train"].update(steps=10, batch_size=16)
+    g["generation_train"].update(epochs=1)
+    g["sampler"].update(steps=4)
+    g["scenarios"]["fresh"].update(n_synthetic=20, n_real=30)
+    g["lenet"].update(epochs=1)
+    g["metrics"].update(fid_bootstrap=10, tsne_points=30)
+    g["jacobian"].update(probes=4, timesteps=[10, 150])
+    g["detection"].update(bootstrap=50)
     return config
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ALPHAS, ROOT, job_counts, snakemake
+from conftest import ALPHAS, ROOT, job_counts, snakemake, tiny
 
 @pytest.mark.parametrize("ds", ["digits", "hapt"])
 def test_test_split_coverage_in_band(tiny_run, ds):
@@ -155,9 +155,10 @@ def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
     return {rule: n for rule, n in job_counts(proc.stdout).items() if rule != "total"}
 
 
-# every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more
+# every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more; the
+# self-consuming loops judge every generation's samples (7 sample sets in the tiny run) by the digits region
 AFTER_MDN = {"train_mdn": 1, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics": 1, "figures": 1,
-             "fidelity": 1, "all": 1}
+             "fidelity": 1, "madness_metrics": 7, "madness_summary": 1, "all": 1}
 
 
 def test_changing_a_generator_setting_reruns_the_generator_and_its_descendants_only(tiny_run):
@@ -322,3 +323,63 @@ def test_changing_one_abr_mode_reruns_that_mode_only(tiny_run):
     jobs = _dry_run_jobs(tiny_run, "abr_joint", lambda c: c["abr"]["mode_overrides"]["joint"]["loss"].update(
         max_beta=0.2))
     assert jobs == {"abr_train": 1, "abr_evaluate": 1, "abr_summary": 1, "all": 1}, jobs
+
+
+def test_madness_outputs(tiny_run):
+    """Every generation's files; generation g's checkpoint names the data it trained on, and that data is what the
+    scenario says: full_synthetic = g-1's samples only (their hash recomputed here from samples.h5), fresh = real
+    examples no earlier generation saw; the summary has a row per chain and generation, detection a row per
+    spectrum summary and timestep."""
+    import hashlib
+    import json
+
+    import h5py
+    import torch
+
+    r = tiny_run / "results" / "madness" / "digits"
+    config = tiny(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))["madness"]
+    G, n = config["generations"], config["n_samples"]
+    assert (r / "lenet.pt").is_file() and (r / "gen0/model.pt").is_file() and (r / "gen0/jacobian.h5").is_file()
+
+    def sha(path):
+        with h5py.File(path) as f:
+            return hashlib.sha256(np.ascontiguousarray(f["x"][()]).tobytes()
+                                  + np.ascontiguousarray(f["label"][()]).tobytes()).hexdigest()
+
+    gen0 = torch.load(r / "gen0/model.pt", weights_only=True)["provenance"]
+    assert gen0["generation"] == 0 and len(gen0["real_index"]) == config["gen0_real"]
+    seen = set(gen0["real_index"].tolist())
+    for scenario in ("full_synthetic", "fresh", "augmented"):
+        for g in range(G):
+            d = r / "gen0/w1.0" if g == 0 else r / f"{scenario}/w1.0/gen{g}"
+            for name in ("samples.h5", "metrics.json", "tsne.png") + (("model.pt", "jacobian.h5") if g else ()):
+                assert (d / name).is_file(), d / name
+            with h5py.File(d / "samples.h5") as f:
+                assert f["x"].shape == (n, 1, 8, 8)
+            m = json.loads((d / "metrics.json").read_text())
+            assert m["fid"] >= 0 and 0 <= m["recall"] <= 1 and 0 <= m["region_acceptance"] <= 1
+            if g == 0:
+                continue
+            prov = torch.load(d / "model.pt", weights_only=True)["provenance"]
+            parent = r / "gen0/w1.0/samples.h5" if g == 1 else r / f"{scenario}/w1.0/gen{g - 1}/samples.h5"
+            assert prov["generation"] == g and prov["scenario"] == scenario
+            assert prov["parent_samples_sha256"] == sha(parent)
+            if scenario == "full_synthetic":
+                assert len(prov["real_index"]) == 0 and prov["data_sha256"] == sha(parent)
+            if scenario == "fresh":
+                new = set(prov["real_index"].tolist())
+                assert len(new) == config["scenarios"]["fresh"]["n_real"] and not new & seen
+                seen |= new
+    table = pd.read_csv(r / "summary.csv")
+    assert len(table) == 3 * G and set(table["generation"]) == set(range(G))
+    detection = pd.read_csv(r / "detection.csv")
+    assert len(detection) == 3 * 4 * len(config["jacobian"]["timesteps"])
+    names = {p.name for p in (r / "figures").iterdir()}
+    assert {"curves.png", "spectra.png", "samples_fresh_w1.0.png"} <= names
+
+
+def test_raising_generations_extends_the_chains_without_retraining(tiny_run):
+    jobs = _dry_run_jobs(tiny_run, "madness_G", lambda c: c["madness"].update(generations=4))
+    # one new generation per chain: train + sample, metrics, Jacobian; then the summary
+    assert jobs == {"madness_generation": 3, "madness_metrics": 3, "madness_jacobian": 3, "madness_summary": 1,
+                    "all": 1}, jobs

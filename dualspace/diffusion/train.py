@@ -8,7 +8,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -49,6 +49,15 @@ def _fingerprint(cfg: DiffusionConfig, train: TrainConfig, x: np.ndarray, labels
     h = hashlib.sha256(json.dumps([cfg.to_dict(), t], sort_keys=True).encode())
     h.update(np.ascontiguousarray(x).tobytes())
     h.update(np.ascontiguousarray(labels).tobytes())
+    return h.hexdigest()
+
+
+def _state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over a state dict's names and values (what a warm start began from)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(name.encode())
+        h.update(state[name].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -93,12 +102,15 @@ def train_diffusion(
     data_meta: dict[str, Any] | None = None,
     resume_path: str | Path | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    init_state: Mapping[str, torch.Tensor] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> DiffusionGenerator:
     """Train p_theta(x | g(c)) on (x, labels); write the EMA generator to `out_path`.
 
     Every `checkpoint_every` steps the full state (weights, EMA, optimizer, RNG) goes atomically to
     `resume_path` (default: resume.pt beside `out_path`); a later call with the same settings and data
-    continues from there, and reaches the same weights as an uninterrupted run.
+    continues from there, and reaches the same weights as an uninterrupted run. `init_state` (a state dict of
+    the same architecture) warm-starts the weights and the EMA; `extra` goes into the checkpoint (provenance).
     """
     out_path = Path(out_path)
     resume_path = Path(resume_path) if resume_path else out_path.with_name("resume.pt")
@@ -107,11 +119,15 @@ def train_diffusion(
         log.warning("training %d steps x %d on the CPU: expect this to be slow", train.steps, train.batch_size)
     meta = {**(data_meta or {}), "shape": list(x.shape[1:])}
     fingerprint = _fingerprint(cfg, train, x, labels)
+    if init_state is not None:  # a warm start is a different run from the same data: it resumes only itself
+        fingerprint = hashlib.sha256((fingerprint + _state_digest(init_state)).encode()).hexdigest()
 
     torch.manual_seed(train.seed)  # weight init
     model = DiffusionGenerator(cfg, n_classes, meta, channels_last=train.channels_last)
     if cfg.normalize == "class":
         model.fit_class_scale(x, labels)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     model = model.to(device)
     ema = EMA(model, train.ema_decay)
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
@@ -165,6 +181,7 @@ def train_diffusion(
     bar.close()
 
     final = ema.model.eval()
-    _save(final.checkpoint(train={**asdict(train), "final_step": step}, losses=torch.tensor(losses)), out_path)
+    _save(final.checkpoint(train={**asdict(train), "final_step": step}, losses=torch.tensor(losses), **(extra or {})),
+          out_path)
     resume_path.unlink(missing_ok=True)
     return final
