@@ -1,7 +1,8 @@
 """Wall time of the denoiser's input Jacobian J = d eps_theta / d x_t: torch.func (jacrev, vmapped over probes)
 against the reference loop (one autograd.grad per output dimension), beside the machine's fp32 matmul GFLOP/s.
 
-Two denoisers: the digits default of config/config.yaml (1x8x8, D = 64) and an MNIST-sized one (1x28x28,
+Three denoisers: the madness study's default (`madness.generator`), the dual-space digits default of
+config/config.yaml (both 1x8x8, D = 64) and an MNIST-sized one (1x28x28,
 D = 784, base_channels 16). The loop is timed on `--loop-probes` probes and scaled to all of them. The
 zero-initialised layers are drawn at random so that J is not 0; the timings do not depend on the values.
 
@@ -22,6 +23,8 @@ from dualspace.nn import UNetConfig
 from sampler_throughput import matmul_gflops  # benchmarks/ is on sys.path when this file runs as a script
 
 CASES = [  # name, net config, example shape, probes
+    ("madness default 1x8x8 (D = 64)", UNetConfig(base_channels=16, channel_mults=(1, 2), blocks_per_level=1,
+                                                  attention_heads=0, cond_dim=32), (1, 8, 8), 16),
     ("digits 1x8x8 (D = 64)", UNetConfig(base_channels=32, channel_mults=(1, 2), blocks_per_level=2,
                                          attention_heads=4, cond_dim=64), (1, 8, 8), 16),
     ("mnist 1x28x28 (D = 784)", UNetConfig(base_channels=16, channel_mults=(1, 2), blocks_per_level=2,

@@ -153,3 +153,38 @@ def test_warm_start_begins_from_the_parent_and_records_provenance(tmp_path, real
     assert got["data_sha256"] == want.hexdigest()
     assert got["real_index"].numel() == 0 and torch.equal(got["synthetic_index"], torch.arange(16))
     assert not Path(tmp_path / "resume.pt").exists()
+
+
+def test_fresh_beyond_the_real_pool_fails_naming_the_key_and_writes_nothing(tmp_path):
+    """The rule's library call on real digits: generation 1 of `fresh` asks for more real examples than the pool
+    holds; the error names madness.scenarios.fresh.n_real and neither output file appears."""
+    from dualspace.data import load_dataset, write_split
+    from dualspace.madness.loop import sample_generation
+    from dualspace.madness.stages import run_generation
+
+    ds = load_dataset("digits", seed=0)
+    write_split(tmp_path / "train.h5", ds, "train")
+    n_train = len(ds.splits["train"].label)
+    m = copy.deepcopy(_config()["madness"])
+    m["generator"]["net"].update(base_channels=8, cond_dim=8)
+    m["generator"]["train"].update(steps=2, batch_size=8)
+    m["sampler"].update(steps=2)
+    m.update(n_samples=20, gen0_real=n_train - 10)
+    loop = {k: m[k] for k in ("generator", "generation_train", "sampler", "n_samples", "gen0_real")}
+    cfg = LoopConfig.from_dict(loop)
+    x, y = ds.splits["train"].x[:16], ds.splits["train"].label[:16]
+    meta = {"dataset": "digits", "class_names": ds.class_names, "kind": "image"}
+    data = GenerationData(x, y, np.zeros(0, np.int64), np.arange(16))
+    model = train_generation(data, cfg, tmp_path / "g0.pt", 10, meta, seed=0, init_state=None,
+                             provenance=data.provenance(0, "real", 0.0, None))
+    sample_generation(model, 20, cfg.sampler_for(ScenarioConfig("fresh", n_real=11)), 0, tmp_path / "s0.h5", {})
+    out = tmp_path / "gen1"
+    with pytest.raises(ValueError, match=r"madness\.scenarios\.fresh\.n_real: generation 1 needs real train examples"):
+        run_generation(tmp_path / "g0.pt", tmp_path / "s0.h5", tmp_path / "train.h5", out / "model.pt",
+                       out / "samples.h5", loop, "fresh", {"w": 1.0, "n_real": 11, "n_synthetic": 5}, g=1, seed=0,
+                       dataset="digits")
+    assert not out.exists() or not any(out.iterdir())
+    # with the pool large enough the same call runs and writes both files
+    run_generation(tmp_path / "g0.pt", tmp_path / "s0.h5", tmp_path / "train.h5", out / "model.pt", out / "samples.h5",
+                   loop, "fresh", {"w": 1.0, "n_real": 10, "n_synthetic": 5}, g=1, seed=0, dataset="digits")
+    assert (out / "model.pt").is_file() and (out / "samples.h5").is_file()

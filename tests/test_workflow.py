@@ -43,7 +43,9 @@ def test_full_scale_dag_resolves_under_the_slurm_profile(workdir):
     proc = snakemake("-n", "--profile", "workflow/profiles/slurm", "--configfile", "config/full-scale.yaml",
                      cwd=workdir, check=True)
     jobs = job_counts(proc.stdout)
-    assert jobs["train_generator"] == 2 and jobs["figures"] == 2 and jobs["select_region"] == 8, jobs
+    # cifar10 and har; and mnist's generator, phi and MDN, whose real-data region judges the self-consuming loops
+    assert jobs["train_generator"] == 3 and jobs["figures"] == 2 and jobs["select_region"] == 8, jobs
+    assert jobs["madness_generation"] == 3 * 19 and "results/madness/mnist/summary.csv" in proc.stdout
     assert "results/cifar10/figures/calibration.png" in proc.stdout and "results/digits" not in proc.stdout
 
 
@@ -221,3 +223,21 @@ def test_stages_and_the_registry_do_not_load_the_diffusion_family():
             "print(sorted(m for m in sys.modules if m.startswith('dualspace.diffusion')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_madness_generation0_reuses_the_dual_space_generator_when_trained_the_same_way(workdir, same):
+    """madness.generator equal to digits.generator.diffusion with every train example: generation 0 is a copy of
+    results/digits/generator/model.pt (its job reads that file); one setting apart, it trains its own."""
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    m = config["madness"]
+    m["generator"] = dict(config["digits"]["generator"]["diffusion"])
+    if not same:
+        m["generator"]["schedule"] = "linear"
+    m["gen0_real"] = None
+    m["scenarios"].pop("fresh")  # no real pool left for it
+    (workdir / "reuse.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("results/madness/digits/gen0/model.pt", "-n", "--configfile", "reuse.yaml", cwd=workdir,
+                     check=True)
+    job = re.search(r"^rule madness_gen0:\n(.*?)\n\n", proc.stdout, re.S | re.M).group(1)
+    assert ("results/digits/generator/model.pt" in job) == same, job
