@@ -100,7 +100,6 @@ def tiny(config: dict) -> dict:
     g["metrics"].update(fid_bootstrap=10, tsne_points=30)
     g["jacobian"].update(probes=4, timesteps=[10, 150])
     g["detection"].update(bootstrap=50)
-    g["compute"].update(gen0_threads=1)
     return config
 
 

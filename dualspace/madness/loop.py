@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -246,8 +246,3 @@ def save_with_provenance(src: str | Path, out_path: str | Path, provenance: Mapp
     ckpt = load_checkpoint(src, "generator checkpoint")
     save_torch({**ckpt, "provenance": dict(provenance)}, out_path)
 
-
-def settings_record(cfg: LoopConfig) -> dict[str, Any]:
-    """The loop settings as plain types (for logs)."""
-    return {"generator": cfg.generator.to_dict(), "generation_train": asdict(cfg.generation_train),
-            "sampler": cfg.sampler, "n_samples": cfg.n_samples, "gen0_real": cfg.gen0_real}

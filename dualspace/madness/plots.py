@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from ..plots import _save, plt
 
@@ -37,6 +38,7 @@ def curves_figure(table: pd.DataFrame, path: str | Path, title: str) -> None:
                                 alpha=0.15)
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if col.startswith(("top_", "trace_")):
             ax.set_yscale("log")
     for ax in list(axes.flat)[len(panels):]:

@@ -51,7 +51,7 @@ rule madness_gen0:
         f"{MAD}/{{ds}}/gen0/logs/train.log",
     benchmark:
         f"{MAD}/{{ds}}/gen0/benchmarks/train.tsv"
-    threads: lambda wc: mad()["compute"]["gen0_threads"]
+    threads: lambda wc: mad_threads()
     resources:
         mem_mb=job_mb(3000),
         runtime=120,
