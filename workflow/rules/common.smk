@@ -257,6 +257,13 @@ def mad_chain_files(ds, chains, name):
     return [mad_samples(ds, s, w, g).replace("samples.h5", name) for s, w in chains for g in range(G)]
 
 
+def mad_summary_inputs(ds, kind):
+    """metrics.json, jacobian.h5 and samples.h5 of every generation of the chains of `kind`."""
+    chains = mad_chains(kind)
+    return {name: mad_chain_files(ds, chains, f"{name}.{ext}")
+            for name, ext in (("metrics", "json"), ("jacobian", "h5"), ("samples", "h5"))}
+
+
 def mad_region(ds):
     """The dual-space run whose real-data region judges the samples: generator (e = g(c)), phi, MDN, tau."""
     alpha = mad()["metrics"]["region_alpha"]

@@ -151,18 +151,9 @@ rule madness_jacobian:
         "../scripts/madness_jacobian.py"
 
 
-def _mad_summary_inputs(kind):
-    def inputs(wc):
-        chains = mad_chains(kind)
-        return {name: mad_chain_files(wc.ds, chains, f"{name}.{ext}")
-                for name, ext in (("metrics", "json"), ("jacobian", "h5"), ("samples", "h5"))}
-
-    return inputs
-
-
 rule madness_summary:
     input:
-        unpack(_mad_summary_inputs("default")),
+        unpack(lambda wc: mad_summary_inputs(wc.ds, "default")),
     output:
         table=f"{MAD}/{{ds}}/summary.csv",
         detection=f"{MAD}/{{ds}}/detection.csv",
@@ -186,7 +177,7 @@ rule madness_summary:
 
 use rule madness_summary as madness_guidance_summary with:
     input:
-        unpack(_mad_summary_inputs("guidance")),
+        unpack(lambda wc: mad_summary_inputs(wc.ds, "guidance")),
     output:
         table=f"{MAD}/{{ds}}/guidance/summary.csv",
         detection=f"{MAD}/{{ds}}/guidance/detection.csv",
