@@ -229,6 +229,15 @@ def madness_problems(config: Mapping[str, Any]) -> list[str]:
             ScenarioConfig.from_dict(name, s)
         except ValueError as e:
             problems.append(f"config key {e}")
+    ws = [(f"madness.scenarios.{name}.w", sc["w"]) for name, sc in m["scenarios"].items()]
+    ws += [(f"madness.guidance.w[{i}]", w) for i, w in enumerate(m["guidance"]["w"])]
+    for key, w in ws:  # a chain's folder is w{float(w)}: the rules' pattern needs a plain decimal
+        if not re.fullmatch(r"[0-9]+\.[0-9]+", str(float(w))):
+            problems.append(f"config key {key}: {w} does not print as a plain decimal (e.g. 0.25)")
+    fresh = m["scenarios"].get("fresh", {})
+    if (fresh.get("n_synthetic") or 0) > m["n_samples"]:
+        problems.append(f"config key madness.scenarios.fresh.n_synthetic: {fresh['n_synthetic']} exceeds the "
+                        f"{m['n_samples']} samples per generation (madness.n_samples)")
     for i, name in enumerate(m["guidance"]["scenarios"]):
         if name not in m["scenarios"]:
             problems.append(f"config key madness.guidance.scenarios[{i}]: '{name}' is not one of madness.scenarios "

@@ -108,6 +108,8 @@ def _config() -> dict:
     (lambda m: m["scenarios"]["fresh"].pop("n_real"), r"madness\.scenarios\.fresh\.n_real must be an integer"),
     (lambda m: m.update(dataset="hapt"), r"madness\.dataset: 'hapt' is not an image dataset"),
     (lambda m: m["generation_train"].update(epochs=0), r"madness\.generation_train\.epochs"),
+    (lambda m: m["guidance"].update(w=[0.5, 1e-05]), r"madness\.guidance\.w\[1\]: 1e-05 does not print as a plain"),
+    (lambda m: m["scenarios"]["fresh"].update(n_synthetic=10_000), r"fresh\.n_synthetic: 10000 exceeds the 500"),
 ])
 def test_config_problems_name_the_key(edit, match):
     config = _config()
