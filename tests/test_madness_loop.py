@@ -87,9 +87,8 @@ def test_scenario_errors_name_the_key(name, d, match):
 
 
 def test_guidance_weight_is_gamma_minus_one():
-    assert ScenarioConfig("full_synthetic", w=0.25).gamma == 1.25
     cfg = LoopConfig.from_dict({"sampler": {"sampler": "ddim", "steps": 5}})
-    assert cfg.sampler_for(ScenarioConfig("augmented", w=2.0)).guidance_scale == 3.0
+    assert cfg.sampler_for(0.25).guidance_scale == 1.25 and cfg.sampler_for(2.0).guidance_scale == 3.0
     with pytest.raises(ValueError, match=r"madness\.sampler\.guidance_scale: set by each scenario's w"):
         LoopConfig.from_dict({"sampler": {"guidance_scale": 2.0}})
 
@@ -179,7 +178,7 @@ def test_fresh_beyond_the_real_pool_fails_naming_the_key_and_writes_nothing(tmp_
     data = GenerationData(x, y, np.zeros(0, np.int64), np.arange(16))
     model = train_generation(data, cfg, tmp_path / "g0.pt", 10, meta, seed=0, init_state=None,
                              provenance=data.provenance(0, "real", 0.0, None))
-    sample_generation(model, 20, cfg.sampler_for(ScenarioConfig("fresh", n_real=11)), 0, tmp_path / "s0.h5", {})
+    sample_generation(model, 20, cfg.sampler_for(1.0), 0, tmp_path / "s0.h5", {})
     out = tmp_path / "gen1"
     with pytest.raises(ValueError, match=r"madness\.scenarios\.fresh\.n_real: generation 1 needs real train examples"):
         run_generation(tmp_path / "g0.pt", tmp_path / "s0.h5", tmp_path / "train.h5", out / "model.pt",

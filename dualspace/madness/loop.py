@@ -67,11 +67,6 @@ class ScenarioConfig:
             raise ValueError(f"madness.scenarios.{name}: unknown keys {unknown}; known keys: {known}")
         return cls(name, **d)
 
-    @property
-    def gamma(self) -> float:
-        """Our guidance scale (eps_u + gamma (eps_c - eps_u)) for the reference's w."""
-        return 1.0 + float(self.w)
-
 
 @dataclass
 class GenerationTrain(ConfigBase):
@@ -121,8 +116,9 @@ class LoopConfig:
             raise ValueError(f"madness.generator: {e}") from None
         return cls(generator, GenerationTrain.from_dict(dict(d.get("generation_train", {}))), sampler, n, n0)
 
-    def sampler_for(self, scenario: ScenarioConfig) -> SamplerConfig:
-        return SamplerConfig(**self.sampler, guidance_scale=scenario.gamma)
+    def sampler_for(self, w: float) -> SamplerConfig:
+        """The sampler at the reference's guidance weight w (our gamma = 1 + w)."""
+        return SamplerConfig(**self.sampler, guidance_scale=1.0 + float(w))
 
 
 def pool_order(n_train: int, seed: int) -> np.ndarray:

@@ -62,8 +62,7 @@ def sample_gen0(model_pt: str | Path, out_h5: str | Path, settings: Mapping[str,
     """rule madness_gen0_samples: generation 0's samples at guidance weight w (shared by every chain with that w)."""
     cfg = LoopConfig.from_dict(settings)
     model, _ = load_generation(model_pt)
-    scenario = ScenarioConfig("full_synthetic", w=w)
-    sample_generation(model, cfg.n_samples, cfg.sampler_for(scenario), sample_seed(seed, 0), out_h5,
+    sample_generation(model, cfg.n_samples, cfg.sampler_for(w), sample_seed(seed, 0), out_h5,
                       {"generation": 0, "w": float(w), "model": str(model_pt)})
 
 
@@ -85,7 +84,7 @@ def run_generation(prev_model: str | Path, prev_samples: str | Path, train_h5: s
         init = parent.state_dict()
     model = train_generation(data, cfg, out_model, int(attrs["n_classes"]), split_meta(attrs), seed + g, init, prov,
                              device)
-    sample_generation(model.cpu().eval(), cfg.n_samples, cfg.sampler_for(sc), sample_seed(seed, g), out_samples,
+    sample_generation(model.cpu().eval(), cfg.n_samples, cfg.sampler_for(sc.w), sample_seed(seed, g), out_samples,
                       {"generation": g, "scenario": sc.name, "w": float(sc.w), "model": str(out_model)})
 
 
