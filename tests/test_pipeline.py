@@ -383,3 +383,31 @@ def test_raising_generations_extends_the_chains_without_retraining(tiny_run):
     # one new generation per chain: train + sample, metrics, Jacobian; then the summary
     assert jobs == {"madness_generation": 3, "madness_metrics": 3, "madness_jacobian": 3, "madness_summary": 1,
                     "all": 1}, jobs
+
+
+
+
+def test_the_same_settings_in_reversed_key_order_rerun_nothing(tiny_run):
+    """Snakemake compares params by repr: every dict param is canonical (keys sorted), so config/config.yaml and the
+    run's overlay rewritten with every mapping's keys in reverse order (as another YAML tool might write them)
+    schedule no job. (Rewriting the overlay alone could not fail: a --configfile merges into config.yaml's order.)"""
+
+    def reverse(node):
+        if isinstance(node, dict):
+            return {k: reverse(node[k]) for k in reversed(list(node))}
+        return [reverse(v) for v in node] if isinstance(node, list) else node
+
+    base = tiny_run / "config" / "config.yaml"
+    original = base.read_text()
+    try:
+        config = yaml.safe_load(original)
+        text = yaml.safe_dump(reverse(config), sort_keys=False)
+        assert text != yaml.safe_dump(config, sort_keys=False)  # the order really differs
+        base.write_text(text)
+        tiny_config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
+        (tiny_run / "reversed.yaml").write_text(yaml.safe_dump(reverse(tiny_config), sort_keys=False))
+        proc = snakemake("-n", "--configfile", "reversed.yaml", cwd=tiny_run, check=True)
+    finally:
+        base.write_text(original)
+    jobs = {rule: n for rule, n in job_counts(proc.stdout).items() if rule != "total"}
+    assert jobs == {}, proc.stdout[-3000:]
