@@ -115,8 +115,8 @@ def train_lenet(x: np.ndarray, labels: np.ndarray, cfg: LeNetConfig, device: str
 
 
 @torch.no_grad()
-def _forward(model: LeNet, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    # features (N, 84) float64 and logits (N, n_classes) of x, in eval mode, batch by batch
+def forward(model: LeNet, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Features (N, 84) float64 and logits (N, n_classes) of images x, in eval mode, batch by batch."""
     _check_images(x, model.cfg)
     was_training = model.training
     model.eval()
@@ -135,12 +135,12 @@ def _forward(model: LeNet, x: np.ndarray, batch_size: int = 512) -> tuple[np.nda
 
 def features(model: LeNet, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """The LeNet features of images x (N, C, H, W): (N, 84) float64."""
-    return _forward(model, x, batch_size)[0]
+    return forward(model, x, batch_size)[0]
 
 
 def predict(model: LeNet, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """The LeNet's class of each image in x (N, C, H, W): (N,) int64."""
-    return _forward(model, x, batch_size)[1].argmax(1).astype(np.int64)
+    return forward(model, x, batch_size)[1].argmax(1).astype(np.int64)
 
 
 def _plain(value: Any, key: str) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..distances import frechet_from_stats, prdc
-from .lenet import LeNet, _forward
+from .lenet import LeNet, forward
 
 
 def fid_bootstrap(real_f: np.ndarray, fake_f: np.ndarray, n_boot: int = 200, seed: int = 0) -> tuple[float, float]:
@@ -44,15 +44,23 @@ def generation_quality(model: LeNet, real_x: np.ndarray, real_label: np.ndarray,
     for name, x, y in (("real", real_x, real_label), ("fake", fake_x, fake_label)):
         if len(x) != len(y):
             raise ValueError(f"generation_quality: {len(x)} {name} images but {len(y)} {name} labels")
-        if len(x) <= k:
-            raise ValueError(f"generation_quality: {len(x)} {name} images, but PRDC with k={k} needs more than k")
-    real_f, real_logits = _forward(model, real_x)  # (M, 84), (M, n_classes)
-    fake_f, fake_logits = _forward(model, fake_x)  # (N, 84), (N, n_classes)
+    return quality_from_outputs(*forward(model, real_x), real_label, *forward(model, fake_x), fake_label, k,
+                                n_boot, seed)
+
+
+def quality_from_outputs(real_f: np.ndarray, real_logits: np.ndarray, real_label: np.ndarray, fake_f: np.ndarray,
+                         fake_logits: np.ndarray, fake_label: np.ndarray, k: int = 5, n_boot: int = 200,
+                         seed: int = 0) -> dict[str, float]:
+    """`generation_quality` from the LeNet's features (N, 84) and logits (N, n_classes) of both sets, for a caller
+    that also needs the features (the t-SNE of the same generation)."""
+    for name, f in (("real", real_f), ("fake", fake_f)):
+        if len(f) <= k:
+            raise ValueError(f"generation_quality: {len(f)} {name} images, but PRDC with k={k} needs more than k")
     fid, fid_sd = fid_bootstrap(real_f, fake_f, n_boot, seed)
     return {"fid": fid, "fid_sd": fid_sd,
             "class_accuracy": float((fake_logits.argmax(1) == np.asarray(fake_label)).mean()),
             "real_class_accuracy": float((real_logits.argmax(1) == np.asarray(real_label)).mean()),
-            **prdc(real_f, fake_f, k), "n_fake": int(len(fake_x)), "n_real": int(len(real_x))}
+            **prdc(real_f, fake_f, k), "n_fake": int(len(fake_f)), "n_real": int(len(real_f))}
 
 
 def _subsample(f: np.ndarray, label: np.ndarray | None, m: int, rng: np.random.Generator):

@@ -17,7 +17,7 @@ from ..stages.regions import region_scores
 from . import lenet as lenet_lib
 from .loop import (GenerationData, LoopConfig, ScenarioConfig, digest, gen0_real_index, generation_data,
                    load_generation, read_samples, sample_generation, save_with_provenance, train_generation)
-from .quality import generation_quality, tsne_figure
+from .quality import quality_from_outputs, tsne_figure
 from .spectrum import denoiser_spectrum
 
 log = logging.getLogger("dualspace")
@@ -96,8 +96,10 @@ def evaluate_generation(samples_h5: str | Path, test_h5: str | Path, lenet_pt: s
     samples, attrs = read_samples(samples_h5)
     test, test_attrs = read_split(test_h5, dataset=dataset, split="test")
     model, extra = lenet_lib.load_lenet(lenet_pt)
-    q = generation_quality(model, test.x, test.label, samples["x"], samples["label"], k=settings["prdc_k"],
-                           n_boot=settings["fid_bootstrap"], seed=seed)
+    real_f, real_logits = lenet_lib.forward(model, test.x)  # features once: for the metrics and the t-SNE
+    fake_f, fake_logits = lenet_lib.forward(model, samples["x"])
+    q = quality_from_outputs(real_f, real_logits, test.label, fake_f, fake_logits, samples["label"],
+                             k=settings["prdc_k"], n_boot=settings["fid_bootstrap"], seed=seed)
     n_classes = int(test_attrs["n_classes"])
     _, _, s, _ = region_scores(samples["x"], samples["label"], n_classes, region["generator"], region["phi"],
                                region["mdn"], dataset)
@@ -105,8 +107,6 @@ def evaluate_generation(samples_h5: str | Path, test_h5: str | Path, lenet_pt: s
     out = {**q, "region_acceptance": float(inside.mean()), "region_alpha": alpha,
            "lenet_test_accuracy": float(extra["test_accuracy"]), "generation": int(attrs["generation"]),
            "w": float(attrs["w"])}
-    real_f = lenet_lib.features(model, test.x)
-    fake_f = lenet_lib.features(model, samples["x"])
     tsne_figure(real_f, fake_f, out_png, title, max_points=settings["tsne_points"], seed=seed)
     write_json(out, out_json)
     log.info("%s: FID %.3f, recall %.3f, region acceptance %.3f", title, q["fid"], q["recall"], out["region_acceptance"])
