@@ -8,6 +8,7 @@ regions live in), so covariances stay well-conditioned with a few dozen points p
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -22,6 +23,44 @@ def band_sigma(alpha: float, n_test: int, n_calib: int) -> float:
     if n_test == 0:
         return math.nan
     return math.sqrt(alpha * (1 - alpha) * (1 / n_test + 1 / (n_calib + 2)))
+
+
+def cluster_band_sigma(calib_scores: np.ndarray, calib_label: np.ndarray, calib_groups: np.ndarray,
+                       test_scores: np.ndarray, test_label: np.ndarray, test_groups: np.ndarray, alpha: float,
+                       n_classes: int, mode: str = "class", n_boot: int = 500, seed: int = 0) -> dict:
+    """Noise of test coverage for grouped data (windows of subjects): a cluster bootstrap over groups.
+
+    Each replicate draws the groups (subjects) with replacement and takes *all* of each drawn group's calib
+    and test examples, recalibrates the thresholds on the drawn calib scores by the rank rule and measures
+    coverage on the drawn test scores; the sd over replicates is the sigma. Resampling whole groups keeps
+    the correlation of a subject's (overlapping) windows, which the binomial + Beta `band_sigma` assumes
+    away, and it redraws the calibration together with the test set. Returns {class: sigma} and
+    {"all": sigma} (nan where a class has fewer than two replicates with test examples).
+    """
+    from .conformal import class_thresholds
+
+    groups = np.unique(np.concatenate([calib_groups, test_groups]))
+    calib_at = {g: np.flatnonzero(calib_groups == g) for g in groups}
+    test_at = {g: np.flatnonzero(test_groups == g) for g in groups}
+    rng = np.random.default_rng(seed)
+    per_class, pooled = [[] for _ in range(n_classes)], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a replicate may miss a class: its threshold is +inf, coverage 1
+        for _ in range(n_boot):
+            draw = rng.choice(groups, len(groups), replace=True)
+            ci = np.concatenate([calib_at[g] for g in draw])
+            ti = np.concatenate([test_at[g] for g in draw])
+            if len(ci) == 0 or len(ti) == 0:
+                continue
+            table = class_thresholds(calib_scores[ci], calib_label[ci], alpha, n_classes, mode=mode)
+            covered = test_scores[ti] <= table.tau_for(test_label[ti])
+            pooled.append(covered.mean())
+            for c in range(n_classes):
+                m = test_label[ti] == c
+                if m.any():
+                    per_class[c].append(covered[m].mean())
+    sd = [float(np.std(v, ddof=1)) if len(v) >= 2 else math.nan for v in per_class]
+    return {**dict(enumerate(sd)), "all": float(np.std(pooled, ddof=1)) if len(pooled) >= 2 else math.nan}
 
 
 def _pair_metrics(real: np.ndarray, fake: np.ndarray, k: int, prefix: str) -> dict[str, float]:

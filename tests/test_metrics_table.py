@@ -90,3 +90,31 @@ def test_volume_draw_leaves_the_global_rng_alone(case):
     metrics_table("toy", [table], {0.8: accept(drafts.score, drafts.label, table)}, test_s, test_y, test_label,
                   drafts, GaussianMDN(), prdc_k=2, volume_samples=100, seed=0)
     assert torch.equal(torch.rand(3), before)
+
+
+def _grouped(rng, n_groups, size, n_classes=2):
+    """n_groups groups of `size` examples that share one score and one label (perfectly correlated windows)."""
+    s = rng.normal(size=n_groups)
+    label = rng.integers(0, n_classes, n_groups)
+    return np.repeat(s, size), np.repeat(label, size), np.repeat(np.arange(n_groups), size)
+
+
+@pytest.mark.parametrize("size", [1, 8])
+def test_cluster_band_counts_groups_not_windows(size):
+    """Calib and test in disjoint groups, each group `size` copies of one iid score: the coverage noise is that of
+    the binomial + Beta band over *groups* (band_sigma's formula with group counts), whatever the copies."""
+    from dualspace.metrics import band_sigma, cluster_band_sigma
+
+    rng = np.random.default_rng(0)
+    cal_s, cal_l, cal_g = _grouped(rng, 600, size)
+    test_s, test_l, test_g = _grouped(rng, 600, size)
+    test_g = test_g + 600  # disjoint from calib's groups
+    alpha = 0.8
+    sig = cluster_band_sigma(cal_s, cal_l, cal_g, test_s, test_l, test_g, alpha, 2, mode="marginal", n_boot=800)
+    want = band_sigma(alpha, 600, 600)  # counts of groups: copies add no information
+    assert sig["all"] == pytest.approx(want, rel=0.15)
+    if size > 1:  # the windows' binomial band would claim sqrt(size) times less noise
+        assert sig["all"] > 2 * band_sigma(alpha, 600 * size, 600 * size)
+    for c in (0, 1):
+        n_t = int((test_l[::size] == c).sum())
+        assert sig[c] == pytest.approx(math.sqrt(alpha * (1 - alpha) * (1 / n_t + 1 / 602)), rel=0.2)
