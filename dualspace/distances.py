@@ -4,9 +4,9 @@
   2012, eq. 3, unbiased U-statistic).
 - `frechet_distance`: ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2}) (Heusel et al. 2017), the
   formula torch-fidelity's FID uses, on any features.
-- `prdc`: precision, recall, density, coverage with k nearest neighbours (Naeem et al. 2020).
+- `prdc`: precision, recall, density, coverage with k nearest neighbours (Naeem et al. 2020); `coverage` alone
+  (no k-NN of the fake set needed, so defined for any number of fake points).
 - `logdet_cov`: regularised log-determinant of a covariance, a size measure of a point cloud.
-- `log_volume`: importance-sampled log volume of {y : -log p(y | e) <= tau}.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import logsumexp
 
 BLOCK = 4096
 
@@ -84,6 +83,17 @@ def _kth_nn_radius(x: np.ndarray, k: int, block: int) -> np.ndarray:
     return out
 
 
+def coverage(real: np.ndarray, fake: np.ndarray, k: int = 5, block: int = BLOCK) -> float:
+    """Share of real points whose k-NN ball among the real points holds a fake point (Naeem et al. 2020, eq. 4);
+    0 when there is no fake point."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if len(fake) == 0:
+        return 0.0
+    r_real = _kth_nn_radius(real, k, block)
+    nearest = np.concatenate([np.sqrt(_sq_dists(real[i:i + block], fake)).min(1) for i in range(0, len(real), block)])
+    return float((nearest < r_real).mean())
+
+
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, block: int = BLOCK) -> dict[str, float]:
     """Precision, recall, density and coverage of `fake` against `real` (Naeem et al. 2020, eq. 1-4)."""
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
@@ -113,18 +123,3 @@ def logdet_cov(x: np.ndarray, ridge: float = 1e-3) -> float:
     scale = max(float(np.trace(cov)) / cov.shape[0], 1e-12)
     sign, value = np.linalg.slogdet(cov + ridge * scale * np.eye(cov.shape[0]))
     return float(value) if sign > 0 else float("nan")
-
-
-def log_volume(sample_scores: np.ndarray, tau: float) -> float:
-    """log Vol{y : s(y) <= tau} from scores s = -log p(y) of y drawn from p itself.
-
-    Vol = E_p[1{s <= tau} / p(y)] = E_p[1{s <= tau} exp(s)], estimated in log space; +inf for an
-    unbounded region (tau = +inf).
-    """
-    if math.isinf(tau):
-        return math.inf
-    s = np.asarray(sample_scores, np.float64)
-    inside = s[s <= tau]
-    if len(inside) == 0:
-        return -math.inf
-    return float(logsumexp(inside) - math.log(len(s)))

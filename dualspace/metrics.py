@@ -14,8 +14,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import distances
+from . import distances, volume
 from .conformal import ThresholdTable, accept
+
+
+THREE_SIGMA_TWO_SIDED = math.erfc(3 / math.sqrt(2))  # Pr[|Z| > 3] = 0.0027: cells a 3-sigma band loses by chance
 
 
 def band_sigma(alpha: float, n_test: int, n_calib: int) -> float:
@@ -63,6 +66,27 @@ def cluster_band_sigma(calib_scores: np.ndarray, calib_label: np.ndarray, calib_
     return {**dict(enumerate(sd)), "all": float(np.std(pooled, ddof=1)) if len(pooled) >= 2 else math.nan}
 
 
+def _band(cov: float, lo: float, hi: float, sigma: float, kind: str) -> dict[str, object]:
+    # the band [lo, hi] widened by 3 sigma; band_z: how many sigmas coverage lies outside it (0 inside)
+    if math.isnan(cov):
+        return {"in_band": False, "band_sigma": sigma, "band_sigma_kind": kind, "band_z": math.nan}
+    gap = max(lo - cov, cov - hi, 0.0)
+    z = gap / sigma if sigma > 0 else (0.0 if gap == 0 else math.inf)
+    return {"in_band": bool(z <= 3), "band_sigma": sigma, "band_sigma_kind": kind, "band_z": z}
+
+
+def _region_coverage(real: np.ndarray, accepted: np.ndarray, k: int, real_label: np.ndarray | None = None,
+                     accepted_label: np.ndarray | None = None) -> float:
+    """Share of the region's real test points whose k-NN ball (among those real points: Naeem et al.'s
+    coverage) holds an accepted draft; with labels, per class (a draft covers only its own class) and pooled."""
+    if real_label is None:
+        return distances.coverage(real, accepted, k) if len(real) > k else math.nan
+    parts = [(_region_coverage(real[real_label == c], accepted[accepted_label == c], k), int((real_label == c).sum()))
+             for c in np.unique(real_label)]
+    parts = [(v, n) for v, n in parts if not math.isnan(v)]
+    return float(sum(v * n for v, n in parts) / sum(n for _, n in parts)) if parts else math.nan
+
+
 def _pair_metrics(real: np.ndarray, fake: np.ndarray, k: int, prefix: str) -> dict[str, float]:
     # MMD and FD between real and fake; nan where a set is too small to define them
     out = {f"mmd_phi_{prefix}": math.nan, f"fd_phi_{prefix}": math.nan}
@@ -79,35 +103,44 @@ def _prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
     return {f"prdc_{key}": v for key, v in distances.prdc(real, fake, k=k).items()}
 
 
-@torch.no_grad()
-def _mdn_sample_scores(mdn, e: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Scores -log p(y | e) of n samples y ~ p(. | e) (for the importance-sampled region volume).
+def _class_log_volumes(mdn, e: np.ndarray, taus: Sequence[float], n: int, seed: int) -> list:
+    """Region log-volumes of one class for every alpha's tau, from one set of draws (non-decreasing in tau)."""
+    return volume.log_volumes(volume.GaussianMixture.from_mdn(mdn, e), np.asarray(taus, np.float64), n, seed)
 
-    torch.distributions sample from the global RNG; fork_rng seeds it here and restores it after, so the
-    draw is a function of `seed` and the caller's RNG is untouched.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        dist = mdn.distribution(torch.as_tensor(e[None], dtype=torch.float32).expand(n, -1))
-        y = dist.sample()
-    return (-dist.log_prob(y)).double().numpy()
+
+def _mean_log_volume(estimates: list) -> tuple[float, float]:
+    """log of the mean volume over classes and its se (delta method: class errors weighted by volume share)."""
+    finite = [v for v in estimates if np.isfinite(v.log_volume)]
+    if not finite:
+        return math.nan, math.nan
+    lv = np.array([v.log_volume for v in finite])
+    share = np.exp(lv - np.logaddexp.reduce(lv))
+    return (float(np.logaddexp.reduce(lv) - math.log(len(lv))),
+            float(np.sqrt(np.sum((share * np.array([v.se for v in finite])) ** 2))))
 
 
 def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_alpha: dict[float, np.ndarray],
                   test_scores: np.ndarray, test_y: np.ndarray, test_label: np.ndarray, drafts, mdn,
-                  prdc_k: int = 5, volume_samples: int = 4000, seed: int = 0) -> list[dict]:
+                  prdc_k: int = 5, volume_samples: int = 4000, seed: int = 0,
+                  cluster_sigmas: dict[float, dict] | None = None) -> list[dict]:
     """Rows of metrics.csv for every alpha in `tables` (see module docstring and README).
 
     `drafts` has y, label and class_e (artifacts.DraftScores); `accepted_by_alpha[alpha]` is the drafts'
-    acceptance mask under that alpha's table.
+    acceptance mask under that alpha's table. `cluster_sigmas[alpha]` ({class: sigma, "all": sigma}, from
+    `cluster_band_sigma`) replaces the binomial + Beta sigma of the band for data with groups.
     """
     rows = []
     n_classes = len(drafts.class_e)
-    vol_scores = {c: _mdn_sample_scores(mdn, drafts.class_e[c], volume_samples, seed + c) for c in range(n_classes)}
+
+    def tau_of(table, c):
+        return float(table.tau[int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0])
+
+    vols = {c: _class_log_volumes(mdn, drafts.class_e[c], [tau_of(t, c) for t in tables], volume_samples, seed + c)
+            for c in range(n_classes)}
     d_y, d_label = drafts.y, drafts.label
     base = {c: _pair_metrics(test_y[test_label == c], d_y[d_label == c], prdc_k, "all") for c in range(n_classes)}
     base_all = _pair_metrics(test_y, d_y, prdc_k, "all")
-    for table in tables:
+    for ti, table in enumerate(tables):
         a = table.alpha
         covered, accepted = accept(test_scores, test_label, table), accepted_by_alpha[a]
         log_vols = []
@@ -115,33 +148,39 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
             i = int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0
             t_mask, d_mask = test_label == c, d_label == c
             acc_y = d_y[d_mask & accepted]
-            lv = distances.log_volume(vol_scores[c], float(table.tau[i]))
-            log_vols.append(lv)
+            log_vols.append(vols[c][ti])
             n_t, n_c = int(t_mask.sum()), int(table.n_calib[i])
             cov = float(covered[t_mask].mean()) if n_t else math.nan
-            lo, hi, sigma = a, float(table.coverage_upper[i]), band_sigma(a, n_t, n_c)
+            lo, hi = a, float(table.coverage_upper[i])
+            sigma = cluster_sigmas[a][c] if cluster_sigmas else band_sigma(a, n_t, n_c)
+            rate = float(accepted[d_mask].mean())
             rows.append({
                 "dataset": dataset, "alpha": a, "class": str(c), "n_calib": n_c, "n_test": n_t,
                 "tau": float(table.tau[i]), "coverage": cov, "coverage_lower": lo, "coverage_upper": hi,
-                "in_band": bool(lo - 3 * sigma <= cov <= hi + 3 * sigma) if n_t else False,
-                "acceptance_rate": float(accepted[d_mask].mean()), "n_accepted": int(len(acc_y)),
-                "logdet_cov": distances.logdet_cov(acc_y), "log_volume": lv,
+                **_band(cov, lo, hi, sigma, "cluster" if cluster_sigmas else "binomial"),
+                "acceptance_rate": rate, "acceptance_gap": rate - cov, "n_accepted": int(len(acc_y)),
+                "region_coverage_by_drafts": _region_coverage(test_y[t_mask & covered], acc_y, prdc_k),
+                "logdet_cov": distances.logdet_cov(acc_y), "log_volume": vols[c][ti].log_volume,
+                "log_volume_se": vols[c][ti].se,
                 **base[c], **_pair_metrics(test_y[t_mask], acc_y, prdc_k, "accepted"),
                 **_prdc(test_y[t_mask], acc_y, prdc_k),
             })
         n_t, n_c = len(test_label), int(table.n_calib.sum())
         weights = np.bincount(test_label, minlength=n_classes)[table.classes] if table.classes[0] != -1 else [1]
         hi = float(np.average(table.coverage_upper, weights=weights))
-        sigma = band_sigma(a, n_t, n_c)
-        finite = [v for v in log_vols if np.isfinite(v)]
+        sigma = cluster_sigmas[a]["all"] if cluster_sigmas else band_sigma(a, n_t, n_c)
+        log_vol, log_vol_se = _mean_log_volume(log_vols)
+        cov = float(covered.mean())
         rows.append({
             "dataset": dataset, "alpha": a, "class": "all", "n_calib": n_c, "n_test": n_t, "tau": math.nan,
-            "coverage": float(covered.mean()), "coverage_lower": a, "coverage_upper": hi,
-            "in_band": bool(a - 3 * sigma <= covered.mean() <= hi + 3 * sigma),
-            "acceptance_rate": float(accepted.mean()), "n_accepted": int(accepted.sum()),
+            "coverage": cov, "coverage_lower": a, "coverage_upper": hi,
+            **_band(cov, a, hi, sigma, "cluster" if cluster_sigmas else "binomial"),
+            "acceptance_rate": float(accepted.mean()), "acceptance_gap": float(accepted.mean()) - cov,
+            "n_accepted": int(accepted.sum()),
+            "region_coverage_by_drafts": _region_coverage(test_y[covered], d_y[accepted], prdc_k,
+                                                          test_label[covered], d_label[accepted]),
             "logdet_cov": distances.logdet_cov(d_y[accepted]),
-            # mean region volume over classes, in log space
-            "log_volume": float(np.logaddexp.reduce(finite) - math.log(len(finite))) if finite else math.nan,
+            "log_volume": log_vol, "log_volume_se": log_vol_se,  # mean region volume over classes, in log space
             **base_all, **_pair_metrics(test_y, d_y[accepted], prdc_k, "accepted"),
             **_prdc(test_y, d_y[accepted], prdc_k),
         })

@@ -53,17 +53,18 @@ def test_prdc_matches_prdc_package(clouds):
         assert got[key] == pytest.approx(ref[key], abs=1e-12), key
 
 
-def test_log_volume_of_a_gaussian_ball():
-    # y ~ N(0, I_d): {s <= tau} is a ball; compare with its exact volume
-    rng = np.random.default_rng(1)
-    d, n = 3, 400_000
-    y = rng.standard_normal((n, d))
-    s = 0.5 * (y**2).sum(1) + 0.5 * d * math.log(2 * math.pi)  # -log p(y)
-    r2 = 4.0
-    tau = 0.5 * r2 + 0.5 * d * math.log(2 * math.pi)
-    exact = math.log(4 / 3 * math.pi * r2 ** 1.5)
-    assert distances.log_volume(s, tau) == pytest.approx(exact, abs=0.02)
-    assert distances.log_volume(s, math.inf) == math.inf
+def test_coverage_alone_matches_the_prdc_package():
+    from prdc import compute_prdc
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(300, 5)), rng.normal(0.5, 1.2, size=(80, 5))
+    ref = compute_prdc(real_features=x, fake_features=y, nearest_k=5)["coverage"]
+    assert distances.coverage(x, y, k=5, block=64) == pytest.approx(ref, abs=1e-12)
+    # one fake point: the real points whose 5-NN ball holds it (brute force)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    radius = np.sort(d, 1)[:, 5]
+    assert distances.coverage(x, y[:1], k=5) == pytest.approx(np.mean(np.linalg.norm(x - y[0], axis=1) < radius))
+    assert distances.coverage(x, y[:0], k=5) == 0.0
 
 
 def test_logdet_cov_scales_with_spread():

@@ -17,11 +17,19 @@ MEANS = np.array([[0.0, 0.0], [5.0, 5.0]])
 SIGMA = 0.7
 
 
-class GaussianMDN:
-    """p(y | e) = N(e, SIGMA^2 I): e is the class mean, so -log p is known in closed form."""
+class GaussianMDN(torch.nn.Module):
+    """p(y | e) = N(e, SIGMA^2 I) as a one-component MDN: e is the class mean, so -log p is known in closed form."""
+
+    cond_dim = 2
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # the MDN's dtype is read off its parameters
 
     def distribution(self, e: torch.Tensor):
-        return torch.distributions.Independent(torch.distributions.Normal(e, SIGMA * torch.ones_like(e)), 1)
+        D = torch.distributions
+        normal = D.Independent(D.Normal(e[:, None], SIGMA * torch.ones_like(e[:, None])), 1)
+        return D.MixtureSameFamily(D.Categorical(logits=torch.zeros(len(e), 1)), normal)
 
 
 def neg_log_p(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -65,10 +73,23 @@ def test_rows_match_a_hand_computation(case):
         assert r["n_accepted"] == sum(accepted) and r["acceptance_rate"] == pytest.approx(sum(accepted) / 6)
         sigma = math.sqrt(0.8 * 0.2 * (1 / n_test[c] + 1 / (n_calib[c] + 2)))
         assert r["in_band"] == (0.8 - 3 * sigma <= r["coverage"] <= r["coverage_upper"] + 3 * sigma)
-        # importance-sampled volume of the disk, within 4 standard errors of the exact area
-        p_inside = 1 - math.exp(-(table.tau[c] - math.log(2 * math.pi * SIGMA**2)))  # chi^2_2 CDF at r^2/sigma^2
-        rel_se = math.sqrt((1 - p_inside) / (p_inside * 20000)) * 2  # ratio estimator, generous
-        assert r["log_volume"] == pytest.approx(disk_log_area(table.tau[c]), abs=4 * rel_se)
+        assert r["band_sigma"] == pytest.approx(sigma) and r["band_sigma_kind"] == "binomial"
+        outside = max(0.8 - r["coverage"], r["coverage"] - r["coverage_upper"], 0)
+        assert r["band_z"] == pytest.approx(outside / sigma)
+        assert r["acceptance_gap"] == pytest.approx(sum(accepted) / 6 - sum(covered) / n_test[c])
+        # region coverage by drafts, brute force: covered real points of c whose 2-NN ball (among them) holds an
+        # accepted draft of c
+        real = test_y[(test_label == c) & (test_s <= table.tau[c])]
+        acc = drafts.y[(drafts.label == c) & ok]
+        if len(real) > 2:
+            radius = [sorted(np.linalg.norm(real - p, axis=1))[2] for p in real]
+            hit = [any(np.linalg.norm(acc - p, axis=1) < rad) for p, rad in zip(real, radius)]
+            assert r["region_coverage_by_drafts"] == pytest.approx(np.mean(hit))
+        else:
+            assert math.isnan(r["region_coverage_by_drafts"])
+        # importance-sampled volume of the disk, within 4 of its standard errors of the exact area
+        assert 0 < r["log_volume_se"] < 0.05
+        assert r["log_volume"] == pytest.approx(disk_log_area(table.tau[c]), abs=4 * r["log_volume_se"])
         if sum(accepted) < 2:
             assert math.isnan(r["fd_phi_accepted"]) and math.isnan(r["mmd_phi_accepted"])
     pooled = rows[2]
@@ -80,6 +101,22 @@ def test_rows_match_a_hand_computation(case):
     # mean region volume over classes, in log space
     expect = math.log((math.exp(rows[0]["log_volume"]) + math.exp(rows[1]["log_volume"])) / 2)
     assert pooled["log_volume"] == pytest.approx(expect)
+    assert pooled["acceptance_gap"] == pytest.approx(ok.mean() - pooled["coverage"])
+
+
+def test_log_volume_rises_with_alpha_past_the_models_own_scores(case):
+    """Thresholds far beyond where p's own samples reach (the old estimator's saturation): the disks' areas."""
+    test_y, test_label, test_s, drafts, _ = case
+    taus = [np.array([t, t]) for t in (2.0, 8.0, 20.0, 40.0)]  # Pr_p[s <= 20] = 1 - 1e-8 already
+    tables = [ThresholdTable(a, np.array([0, 1]), np.array([9, 4]), np.array([8, 4]), t)
+              for a, t in zip((0.5, 0.8, 0.9, 0.95), taus)]
+    accepted = {t.alpha: accept(drafts.score, drafts.label, t) for t in tables}
+    rows = metrics_table("toy", tables, accepted, test_s, test_y, test_label, drafts, GaussianMDN(), prdc_k=2,
+                         volume_samples=4000, seed=0)
+    lv = [r["log_volume"] for r in rows if r["class"] == "0"]
+    assert all(b > a + 0.3 for a, b in zip(lv, lv[1:]))
+    for r, t in zip([r for r in rows if r["class"] == "0"], taus):
+        assert r["log_volume"] == pytest.approx(disk_log_area(t[0]), abs=max(4 * r["log_volume_se"], 0.02))
 
 
 def test_volume_draw_leaves_the_global_rng_alone(case):

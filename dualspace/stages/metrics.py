@@ -17,8 +17,9 @@ from ..fid import inception_features
 from ..fidelity import MIN_EXAMPLES, FidelityConfig, fidelity_table
 from ..fidelity import profiles as fidelity_profiles
 from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
-from ..metrics import fid_columns, metrics_table, tstr_columns
+from ..metrics import THREE_SIGMA_TWO_SIDED, cluster_band_sigma, fid_columns, metrics_table, tstr_columns
 from ..plots import fidelity_figure
+from .density import pair_scores
 
 log = logging.getLogger("dualspace")
 
@@ -41,18 +42,33 @@ def fid_features(samples_h5: str | Path, test_h5: str | Path, out_h5: str | Path
 def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path], mdn_pt: str | Path,
                     test_pairs_h5: str | Path, samples_h5: str | Path, scores_h5: str | Path, out_csv: str | Path,
                     seed: int = 0, fid_h5: str | Path | None = None, phi_pt: str | Path | None = None,
-                    test_h5: str | Path | None = None) -> None:
+                    test_h5: str | Path | None = None, calib_pairs_h5: str | Path | None = None,
+                    calib_h5: str | Path | None = None, mode: str = "class", cluster_boot: int = 500) -> None:
     """rule metrics: results/{ds}/metrics.csv, one row per (alpha, class) and per alpha for all classes.
 
     Images add FID columns (from `fid_h5`, on `all` rows); series add TSTR/TRTR/TRTS (`phi_pt`, `test_h5`).
+    Where the calib and test split files (`calib_h5`, `test_h5`) carry groups (subjects), the coverage band's
+    sigma is the subject-level cluster bootstrap over calib (`calib_pairs_h5`) and test scores.
     """
     mdn = load_mdn(mdn_pt, dataset=dataset)
     test = Pairs.read(test_pairs_h5, dataset=dataset, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
     drafts = DraftScores.read(scores_h5, dataset=dataset)
     tables = [ThresholdTable.from_csv(path, alpha) for alpha, path in zip(alphas, tau_csvs)]
     accepted = {t.alpha: accept(drafts.score, drafts.label, t) for t in tables}
-    rows = metrics_table(dataset, tables, accepted, scores(mdn, test.y, test.e), test.y, test.label, drafts, mdn,
-                         seed=seed)
+    test_s = scores(mdn, test.y, test.e)
+    cluster = None
+    if test_h5 is not None and calib_h5 is not None and calib_pairs_h5 is not None:
+        test_groups = read_split(test_h5, dataset=dataset, split="test")[0].groups
+        calib_groups = read_split(calib_h5, dataset=dataset, split="calib")[0].groups
+        if test_groups is not None and calib_groups is not None:
+            cal_s, cal_label, attrs = pair_scores(mdn_pt, calib_pairs_h5, dataset)
+            cluster = {t.alpha: cluster_band_sigma(cal_s, cal_label, calib_groups, test_s, test.label, test_groups,
+                                                   t.alpha, int(attrs["n_classes"]), mode, cluster_boot, seed)
+                       for t in tables}
+            log.info("coverage band: cluster bootstrap over %d subjects (%d replicates)",
+                     len(np.unique(np.concatenate([calib_groups, test_groups]))), cluster_boot)
+    rows = metrics_table(dataset, tables, accepted, test_s, test.y, test.label, drafts, mdn, seed=seed,
+                         cluster_sigmas=cluster)
     pooled = [r for r in rows if r["class"] == "all"]
     if fid_h5 is not None:
         feats, extractor = read_h5(fid_h5), read_h5_attrs(fid_h5)["extractor"]
@@ -66,9 +82,13 @@ def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path
             r.update(cols[r["alpha"]])
     with atomic_path(out_csv) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-    bad = [(r["alpha"], r["class"]) for r in rows if not r["in_band"]]
+    cells = [r for r in rows if r["class"] != "all" and r["n_test"]]
+    bad = [(r["alpha"], r["class"], round(r["band_z"], 1)) for r in rows if not r["in_band"]]
+    log.info("coverage: %d of %d (alpha, class) cells outside the 3-sigma band (%s sigma); a 3-sigma band expects "
+             "%.2f by chance", sum(not r["in_band"] for r in cells), len(cells), rows[0]["band_sigma_kind"],
+             len(cells) * THREE_SIGMA_TWO_SIDED)
     if bad:
-        log.warning("coverage outside its band (3 sigma) for (alpha, class) %s", bad)
+        log.warning("coverage outside its band (3 sigma) for (alpha, class, sigmas out) %s", bad)
 
 
 def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | Path, region_h5: str | Path,

@@ -53,10 +53,10 @@ def job_mb(script_mb):
 
 
 def metrics_extra_inputs(wc):
-    """FID features for images; phi and the real test split (TSTR) for series."""
+    """FID features for images; phi (TSTR) for series."""
     if REGISTRY[wc.ds].kind == "image":
         return {"fid": f"results/{wc.ds}/fid/features.h5"}
-    return {"phi": f"results/{wc.ds}/phi/phi.pt", "test": f"results/{wc.ds}/data/test.h5"}
+    return {"phi": f"results/{wc.ds}/phi/phi.pt"}
 
 
 # The trajectory study (workflow/rules/trajectory.smk): its config section and input functions.

@@ -32,6 +32,9 @@ rule metrics:
         tau=expand("results/{{ds}}/conformal/tau_alpha{alpha}.csv", alpha=config["alphas"]),
         mdn="results/{ds}/mdn/model.pt",
         test_pairs="results/{ds}/pairs/test.h5",
+        calib_pairs="results/{ds}/pairs/calib.h5",
+        test="results/{ds}/data/test.h5",
+        calib="results/{ds}/data/calib.h5",
         samples="results/{ds}/drafts/samples.h5",
         scores="results/{ds}/drafts/scores.h5",
     output:
@@ -39,6 +42,8 @@ rule metrics:
     params:
         alphas=config["alphas"],
         seed=config["seed"],
+        mode=config["conformal"]["mode"],
+        cluster_bootstrap=config["metrics"]["cluster_bootstrap"],
     log:
         "results/{ds}/logs/metrics.log",
     benchmark:
