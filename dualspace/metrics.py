@@ -103,9 +103,25 @@ def _prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
     return {f"prdc_{key}": v for key, v in distances.prdc(real, fake, k=k).items()}
 
 
-def _class_log_volumes(mdn, e: np.ndarray, taus: Sequence[float], n: int, seed: int) -> list:
-    """Region log-volumes of one class for every alpha's tau, from one set of draws (non-decreasing in tau)."""
-    return volume.log_volumes(volume.GaussianMixture.from_mdn(mdn, e), np.asarray(taus, np.float64), n, seed)
+def _class_log_volumes(mdn, e: np.ndarray, taus: Sequence[float], n: int, seed: int,
+                       tau_range: Sequence[float] | None = None) -> list:
+    """Region log-volumes of one class for every tau given, from one set of draws (non-decreasing in tau).
+
+    `tau_range` (the class's smallest and largest calibration score) fixes the proposal's scale grid
+    independently of which alphas are asked: every rank-rule threshold is a calibration score, so estimates
+    made one alpha at a time share their draws and still rise with alpha.
+    """
+    mixture = volume.GaussianMixture.from_mdn(mdn, e)
+    scales = volume.scale_grid(mixture, np.asarray(tau_range, np.float64)) if tau_range is not None else None
+    return volume.log_volumes(mixture, np.asarray(taus, np.float64), n, seed, scales=scales)
+
+
+def base_metrics(test_y: np.ndarray, test_label: np.ndarray, drafts, prdc_k: int = 5) -> dict[str, dict]:
+    """The alpha-independent columns (all drafts against real test), by class ("0", ...) and "all"."""
+    d_y, d_label = drafts.y, drafts.label
+    out = {str(c): _pair_metrics(test_y[test_label == c], d_y[d_label == c], prdc_k, "all")
+           for c in range(len(drafts.class_e))}
+    return {**out, "all": _pair_metrics(test_y, d_y, prdc_k, "all")}
 
 
 def _mean_log_volume(estimates: list) -> tuple[float, float]:
@@ -122,12 +138,15 @@ def _mean_log_volume(estimates: list) -> tuple[float, float]:
 def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_alpha: dict[float, np.ndarray],
                   test_scores: np.ndarray, test_y: np.ndarray, test_label: np.ndarray, drafts, mdn,
                   prdc_k: int = 5, volume_samples: int = 4000, seed: int = 0,
-                  cluster_sigmas: dict[float, dict] | None = None) -> list[dict]:
+                  cluster_sigmas: dict[float, dict] | None = None, base: dict[str, dict] | None = None,
+                  tau_ranges: dict[int, Sequence[float]] | None = None) -> list[dict]:
     """Rows of metrics.csv for every alpha in `tables` (see module docstring and README).
 
     `drafts` has y, label and class_e (artifacts.DraftScores); `accepted_by_alpha[alpha]` is the drafts'
     acceptance mask under that alpha's table. `cluster_sigmas[alpha]` ({class: sigma, "all": sigma}, from
-    `cluster_band_sigma`) replaces the binomial + Beta sigma of the band for data with groups.
+    `cluster_band_sigma`) replaces the binomial + Beta sigma of the band for data with groups. `base` is
+    `base_metrics` computed once (else here); `tau_ranges[c]` fixes class c's volume proposal
+    (`_class_log_volumes`).
     """
     rows = []
     n_classes = len(drafts.class_e)
@@ -135,11 +154,11 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
     def tau_of(table, c):
         return float(table.tau[int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0])
 
-    vols = {c: _class_log_volumes(mdn, drafts.class_e[c], [tau_of(t, c) for t in tables], volume_samples, seed + c)
+    vols = {c: _class_log_volumes(mdn, drafts.class_e[c], [tau_of(t, c) for t in tables], volume_samples, seed + c,
+                                  tau_ranges[c] if tau_ranges else None)
             for c in range(n_classes)}
     d_y, d_label = drafts.y, drafts.label
-    base = {c: _pair_metrics(test_y[test_label == c], d_y[d_label == c], prdc_k, "all") for c in range(n_classes)}
-    base_all = _pair_metrics(test_y, d_y, prdc_k, "all")
+    base = base if base is not None else base_metrics(test_y, test_label, drafts, prdc_k)
     for ti, table in enumerate(tables):
         a = table.alpha
         covered, accepted = accept(test_scores, test_label, table), accepted_by_alpha[a]
@@ -162,7 +181,7 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
                 "region_coverage_by_drafts": _region_coverage(test_y[t_mask & covered], acc_y, prdc_k),
                 "logdet_cov": distances.logdet_cov(acc_y), "log_volume": vols[c][ti].log_volume,
                 "log_volume_se": vols[c][ti].se,
-                **base[c], **_pair_metrics(test_y[t_mask], acc_y, prdc_k, "accepted"),
+                **base[str(c)], **_pair_metrics(test_y[t_mask], acc_y, prdc_k, "accepted"),
                 **_prdc(test_y[t_mask], acc_y, prdc_k),
             })
         n_t, n_c = len(test_label), int(table.n_calib.sum())
@@ -181,46 +200,49 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
                                                           test_label[covered], d_label[accepted]),
             "logdet_cov": distances.logdet_cov(d_y[accepted]),
             "log_volume": log_vol, "log_volume_se": log_vol_se,  # mean region volume over classes, in log space
-            **base_all, **_pair_metrics(test_y, d_y[accepted], prdc_k, "accepted"),
+            **base["all"], **_pair_metrics(test_y, d_y[accepted], prdc_k, "accepted"),
             **_prdc(test_y, d_y[accepted], prdc_k),
         })
     return rows
 
 
-def fid_columns(fid_feats: dict[str, np.ndarray], accepted: np.ndarray, extractor: str) -> dict[str, object]:
-    """FID of all drafts and of the accepted ones (within the cached draft subsample) against real test."""
+def fid_all(fid_feats: dict[str, np.ndarray], extractor: str) -> dict[str, object]:
+    """FID of all drafts (the cached draft subsample) against real test: alpha-independent."""
+    from .fid import fid_from_features
+
+    return {"fid_all": fid_from_features(fid_feats["test"], fid_feats["drafts"]), "fid_extractor": extractor}
+
+
+def fid_accepted(fid_feats: dict[str, np.ndarray], accepted: np.ndarray) -> dict[str, object]:
+    """FID of the accepted drafts within the cached draft subsample against real test."""
     from .fid import fid_from_features
 
     keep = accepted[fid_feats["draft_index"]]
-    real, fake = fid_feats["test"], fid_feats["drafts"]
-    return {"fid_all": fid_from_features(real, fake),
-            "fid_accepted": fid_from_features(real, fake[keep]) if keep.sum() >= 2 else math.nan,
-            "fid_n_drafts": int(keep.sum()), "fid_extractor": extractor}
+    return {"fid_accepted": fid_from_features(fid_feats["test"], fid_feats["drafts"][keep]) if keep.sum() >= 2
+            else math.nan, "fid_n_drafts": int(keep.sum())}
 
 
-def tstr_columns(phi, drafts_x: np.ndarray, drafts_label: np.ndarray, accepted_by_alpha: dict[float, np.ndarray],
-                 test_x: np.ndarray, test_label: np.ndarray, seed: int) -> dict[float, dict[str, float]]:
-    """Train-synthetic-test-real with the small 1-D CNN of phi.
+def _accuracy(net, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        pred = torch.cat([net(torch.as_tensor(x[i:i + 512])).argmax(1) for i in range(0, len(x), 512)])
+    return float((pred.numpy() == y).mean())
 
-    trtr: phi's classifier (trained on real train) on real test; trts: the same on all drafts;
-    tstr: a fresh classifier of the same architecture and settings trained on the accepted drafts of
-    each alpha, tested on real test.
-    """
+
+def real_trained_accuracies(phi, drafts_x: np.ndarray, drafts_label: np.ndarray, test_x: np.ndarray,
+                            test_label: np.ndarray) -> dict[str, float]:
+    """trtr: phi's classifier (trained on real train) on real test; trts: the same on all drafts."""
+    return {"trtr_acc": _accuracy(phi.net, test_x, test_label), "trts_acc": _accuracy(phi.net, drafts_x, drafts_label)}
+
+
+def tstr_accuracy(phi, drafts_x: np.ndarray, drafts_label: np.ndarray, accepted: np.ndarray, test_x: np.ndarray,
+                  test_label: np.ndarray, seed: int) -> float:
+    """Train-synthetic-test-real: a fresh classifier of phi's architecture and settings trained on the accepted
+    drafts, tested on real test (nan under 10 accepted drafts)."""
     from .features import PhiConfig, build_net, train_classifier
 
-    def accuracy(net, x, y):
-        with torch.no_grad():
-            pred = torch.cat([net(torch.as_tensor(x[i:i + 512])).argmax(1) for i in range(0, len(x), 512)])
-        return float((pred.numpy() == y).mean())
-
+    if accepted.sum() < 10:
+        return math.nan
     cfg = PhiConfig(**phi.info["config"])
-    trtr, trts = accuracy(phi.net, test_x, test_label), accuracy(phi.net, drafts_x, drafts_label)
-    out = {}
-    for alpha, ok in accepted_by_alpha.items():
-        tstr = math.nan
-        if ok.sum() >= 10:
-            net = build_net(phi.info["kind"], tuple(drafts_x.shape[1:]), phi.info["n_classes"], cfg, seed)
-            train_classifier(net, drafts_x[ok], drafts_label[ok], cfg, seed)
-            tstr = accuracy(net.eval(), test_x, test_label)
-        out[alpha] = {"tstr_acc": tstr, "trtr_acc": trtr, "trts_acc": trts}
-    return out
+    net = build_net(phi.info["kind"], tuple(drafts_x.shape[1:]), phi.info["n_classes"], cfg, seed)
+    train_classifier(net, drafts_x[accepted], drafts_label[accepted], cfg, seed)
+    return _accuracy(net.eval(), test_x, test_label)

@@ -76,10 +76,18 @@ def test_metrics_table(tiny_run):
         df = pd.read_csv(tiny_run / f"results/{ds}/metrics.csv")
         assert len(df) == len(ALPHAS) * (n_classes + 1)
         for col in ("dataset", "alpha", "class", "n_calib", "n_test", "tau", "coverage", "coverage_lower",
-                    "coverage_upper", "in_band", "acceptance_rate", "n_accepted", "logdet_cov", "log_volume",
-                    "mmd_phi_all", "mmd_phi_accepted", "fd_phi_all", "fd_phi_accepted", "prdc_precision",
+                    "coverage_upper", "in_band", "band_sigma", "band_sigma_kind", "band_z", "acceptance_rate",
+                    "acceptance_gap", "region_coverage_by_drafts", "n_accepted", "logdet_cov", "log_volume",
+                    "log_volume_se", "mmd_phi_all", "mmd_phi_accepted", "fd_phi_all", "fd_phi_accepted", "prdc_precision",
                     "prdc_recall", "prdc_density", "prdc_coverage"):
             assert col in df.columns, col
+        # metrics.csv is the per-alpha files, in the config's alpha order
+        parts = pd.concat([pd.read_csv(tiny_run / f"results/{ds}/metrics/alpha{a}.csv") for a in ALPHAS],
+                          ignore_index=True)
+        pd.testing.assert_frame_equal(df, parts, check_dtype=False)
+        # hapt's windows belong to subjects: its band counts subjects, digits' is binomial
+        assert set(df["band_sigma_kind"]) == {"cluster" if ds == "hapt" else "binomial"}
+        assert np.allclose(df["acceptance_gap"], df["acceptance_rate"] - df["coverage"], atol=2e-6, equal_nan=True)
         pooled = df[df["class"] == "all"].set_index("alpha")
         assert pooled["in_band"].all()
         if ds == "digits":  # FID on the pooled rows, with the offline extractor named
@@ -142,8 +150,9 @@ def test_changing_alphas_reruns_only_calibration_and_regions(tiny_run):
     (tiny_run / "alphas.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake("-n", "--configfile", "alphas.yaml", cwd=tiny_run, check=True)
     jobs = job_counts(proc.stdout)
-    assert set(jobs) == {"calibrate", "select_region", "metrics", "figures", "all", "total"}, jobs
-    assert jobs["calibrate"] == 2 and jobs["select_region"] == 2  # alpha 0.7 for both datasets
+    assert set(jobs) == {"calibrate", "select_region", "metrics_alpha", "metrics", "figures", "all", "total"}, jobs
+    # alpha 0.7 for both datasets; the metrics of alphas 0.5 and 0.9 and the alpha-free columns are kept
+    assert jobs["calibrate"] == 2 and jobs["select_region"] == 2 and jobs["metrics_alpha"] == 2
 
 
 def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
@@ -157,7 +166,8 @@ def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
 
 # every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more; the
 # self-consuming loops judge every generation's samples (7 sample sets in the tiny run) by the digits region
-AFTER_MDN = {"train_mdn": 1, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics": 1, "figures": 1,
+AFTER_MDN = {"train_mdn": 1, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics_base": 1,
+             "metrics_alpha": 4, "metrics": 1, "figures": 1,
              "fidelity": 1, "madness_metrics": 7, "madness_summary": 1, "all": 1}
 
 

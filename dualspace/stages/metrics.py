@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from ..fid import inception_features
 from ..fidelity import MIN_EXAMPLES, FidelityConfig, fidelity_table
 from ..fidelity import profiles as fidelity_profiles
 from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
-from ..metrics import THREE_SIGMA_TWO_SIDED, cluster_band_sigma, fid_columns, metrics_table, tstr_columns
+from ..metrics import (THREE_SIGMA_TWO_SIDED, base_metrics, cluster_band_sigma, fid_accepted, fid_all, metrics_table,
+                       real_trained_accuracies, tstr_accuracy)
 from ..plots import fidelity_figure
 from .density import pair_scores
 
@@ -39,56 +41,83 @@ def fid_features(samples_h5: str | Path, test_h5: str | Path, out_h5: str | Path
              {"extractor": desc, "drafts": str(samples_h5), "test": str(test_h5)})
 
 
-def compute_metrics(dataset: str, alphas: list[float], tau_csvs: list[str | Path], mdn_pt: str | Path,
-                    test_pairs_h5: str | Path, samples_h5: str | Path, scores_h5: str | Path, out_csv: str | Path,
-                    seed: int = 0, fid_h5: str | Path | None = None, phi_pt: str | Path | None = None,
-                    test_h5: str | Path | None = None, calib_pairs_h5: str | Path | None = None,
-                    calib_h5: str | Path | None = None, mode: str = "class", cluster_boot: int = 500) -> None:
-    """rule metrics: results/{ds}/metrics.csv, one row per (alpha, class) and per alpha for all classes.
+def metrics_base(dataset: str, test_pairs_h5: str | Path, samples_h5: str | Path, scores_h5: str | Path,
+                 out_json: str | Path, fid_h5: str | Path | None = None, phi_pt: str | Path | None = None,
+                 test_h5: str | Path | None = None) -> None:
+    """rule metrics_base: the alpha-independent columns of metrics.csv, once per dataset (JSON, by class and
+    "all"): distances of all drafts to real test; images add fid_all, series trtr_acc / trts_acc."""
+    drafts = DraftScores.read(scores_h5, dataset=dataset)
+    test = Pairs.read(test_pairs_h5, dataset=dataset)
+    base = base_metrics(test.y, test.label, drafts)
+    if fid_h5 is not None:
+        base["all"].update(fid_all(read_h5(fid_h5), read_h5_attrs(fid_h5)["extractor"]))
+    if phi_pt is not None and test_h5 is not None:
+        real, _ = read_split(test_h5, dataset=dataset, split="test")
+        x = DraftSamples.read(samples_h5, dataset=dataset).x
+        base["all"].update(real_trained_accuracies(Phi.load(phi_pt, dataset=dataset), x, drafts.label, real.x,
+                                                   real.label))
+    with atomic_path(out_json) as tmp:
+        Path(tmp).write_text(json.dumps(base, indent=1, sort_keys=True))
 
-    Images add FID columns (from `fid_h5`, on `all` rows); series add TSTR/TRTR/TRTS (`phi_pt`, `test_h5`).
-    Where the calib and test split files (`calib_h5`, `test_h5`) carry groups (subjects), the coverage band's
-    sigma is the subject-level cluster bootstrap over calib (`calib_pairs_h5`) and test scores.
+
+def metrics_alpha(dataset: str, alpha: float, tau_csv: str | Path, base_json: str | Path, mdn_pt: str | Path,
+                  test_pairs_h5: str | Path, calib_pairs_h5: str | Path, samples_h5: str | Path,
+                  scores_h5: str | Path, test_h5: str | Path, calib_h5: str | Path, out_csv: str | Path,
+                  seed: int = 0, fid_h5: str | Path | None = None, phi_pt: str | Path | None = None,
+                  mode: str = "class", cluster_boot: int = 500) -> None:
+    """rule metrics_alpha: the rows of one alpha (one per class and `all`), so an alpha edit recomputes that alpha.
+
+    Images add fid_accepted (from `fid_h5`, on the `all` row), series tstr_acc (`phi_pt`). Where the calib and
+    test split files carry groups (subjects), the coverage band's sigma is the subject-level cluster bootstrap.
+    Each class's volume proposal is fixed by its calibration score range, so volumes of separate alphas share
+    their draws and rise with alpha.
     """
     mdn = load_mdn(mdn_pt, dataset=dataset)
     test = Pairs.read(test_pairs_h5, dataset=dataset, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
     drafts = DraftScores.read(scores_h5, dataset=dataset)
-    tables = [ThresholdTable.from_csv(path, alpha) for alpha, path in zip(alphas, tau_csvs)]
-    accepted = {t.alpha: accept(drafts.score, drafts.label, t) for t in tables}
+    table = ThresholdTable.from_csv(tau_csv, alpha)
+    accepted = accept(drafts.score, drafts.label, table)
     test_s = scores(mdn, test.y, test.e)
+    cal_s, cal_label, attrs = pair_scores(mdn_pt, calib_pairs_h5, dataset)
+    n_classes = int(attrs["n_classes"])
+    # every rank-rule threshold is a calibration score: of its class, or of all classes in marginal mode
+    pools = {c: cal_s if mode == "marginal" else cal_s[cal_label == c] for c in range(n_classes)}
+    tau_ranges = {c: [p.min(), p.max()] if len(p) else [] for c, p in pools.items()}
+    test_groups = read_split(test_h5, dataset=dataset, split="test")[0].groups
+    calib_groups = read_split(calib_h5, dataset=dataset, split="calib")[0].groups
     cluster = None
-    if test_h5 is not None and calib_h5 is not None and calib_pairs_h5 is not None:
-        test_groups = read_split(test_h5, dataset=dataset, split="test")[0].groups
-        calib_groups = read_split(calib_h5, dataset=dataset, split="calib")[0].groups
-        if test_groups is not None and calib_groups is not None:
-            cal_s, cal_label, attrs = pair_scores(mdn_pt, calib_pairs_h5, dataset)
-            cluster = {t.alpha: cluster_band_sigma(cal_s, cal_label, calib_groups, test_s, test.label, test_groups,
-                                                   t.alpha, int(attrs["n_classes"]), mode, cluster_boot, seed)
-                       for t in tables}
-            log.info("coverage band: cluster bootstrap over %d subjects (%d replicates)",
-                     len(np.unique(np.concatenate([calib_groups, test_groups]))), cluster_boot)
-    rows = metrics_table(dataset, tables, accepted, test_s, test.y, test.label, drafts, mdn, seed=seed,
-                         cluster_sigmas=cluster)
-    pooled = [r for r in rows if r["class"] == "all"]
+    if test_groups is not None and calib_groups is not None:
+        cluster = {alpha: cluster_band_sigma(cal_s, cal_label, calib_groups, test_s, test.label, test_groups, alpha,
+                                             n_classes, mode, cluster_boot, seed)}
+    base = json.loads(Path(base_json).read_text())
+    rows = metrics_table(dataset, [table], {alpha: accepted}, test_s, test.y, test.label, drafts, mdn, seed=seed,
+                         cluster_sigmas=cluster, base=base, tau_ranges=tau_ranges)
+    pooled = rows[-1]
     if fid_h5 is not None:
-        feats, extractor = read_h5(fid_h5), read_h5_attrs(fid_h5)["extractor"]
-        for r in pooled:
-            r.update(fid_columns(feats, accepted[r["alpha"]], extractor))
-    if phi_pt is not None and test_h5 is not None:
+        pooled.update(fid_accepted(read_h5(fid_h5), accepted))
+    if phi_pt is not None:
         real, _ = read_split(test_h5, dataset=dataset, split="test")
         x = DraftSamples.read(samples_h5, dataset=dataset).x
-        cols = tstr_columns(Phi.load(phi_pt, dataset=dataset), x, drafts.label, accepted, real.x, real.label, seed)
-        for r in pooled:
-            r.update(cols[r["alpha"]])
+        pooled["tstr_acc"] = tstr_accuracy(Phi.load(phi_pt, dataset=dataset), x, drafts.label, accepted, real.x,
+                                           real.label, seed)
     with atomic_path(out_csv) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-    cells = [r for r in rows if r["class"] != "all" and r["n_test"]]
-    bad = [(r["alpha"], r["class"], round(r["band_z"], 1)) for r in rows if not r["in_band"]]
+
+
+def collect_metrics(alpha_csvs: list[str | Path], out_csv: str | Path) -> None:
+    """rule metrics: results/{ds}/metrics.csv, the per-alpha rows in the config's alpha order; logs how many
+    (alpha, class) cells lie outside the 3-sigma band against how many such a band loses by chance."""
+    df = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in alpha_csvs], ignore_index=True)
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    cells = df[(df["class"] != "all") & (df["n_test"] > 0)]
     log.info("coverage: %d of %d (alpha, class) cells outside the 3-sigma band (%s sigma); a 3-sigma band expects "
-             "%.2f by chance", sum(not r["in_band"] for r in cells), len(cells), rows[0]["band_sigma_kind"],
-             len(cells) * THREE_SIGMA_TWO_SIDED)
-    if bad:
-        log.warning("coverage outside its band (3 sigma) for (alpha, class, sigmas out) %s", bad)
+             "%.2f by chance", int((~cells["in_band"].astype(bool)).sum()), len(cells),
+             "/".join(sorted(set(df["band_sigma_kind"]))), len(cells) * THREE_SIGMA_TWO_SIDED)
+    bad = df[~df["in_band"].astype(bool)]
+    if len(bad):
+        log.warning("coverage outside its band (3 sigma) for (alpha, class, sigmas out) %s",
+                    [(r.alpha, r["class"], round(r.band_z, 1)) for _, r in bad.iterrows()])
 
 
 def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | Path, region_h5: str | Path,

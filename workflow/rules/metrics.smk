@@ -1,4 +1,5 @@
-# What a researcher reads after a run: results/{ds}/metrics.csv (+ FID features for image datasets).
+# What a researcher reads after a run: results/{ds}/metrics.csv, gathered from one file per alpha (+ FID features
+# for image datasets).
 
 rule fid_features:
     input:
@@ -26,10 +27,36 @@ rule fid_features:
         "../scripts/fid_features.py"
 
 
-rule metrics:
+rule metrics_base:
     input:
         unpack(metrics_extra_inputs),
-        tau=expand("results/{{ds}}/conformal/tau_alpha{alpha}.csv", alpha=config["alphas"]),
+        test_pairs="results/{ds}/pairs/test.h5",
+        test="results/{ds}/data/test.h5",
+        samples="results/{ds}/drafts/samples.h5",
+        scores="results/{ds}/drafts/scores.h5",
+    output:
+        "results/{ds}/metrics/base.json",
+    log:
+        "results/{ds}/logs/metrics_base.log",
+    benchmark:
+        "results/{ds}/benchmarks/metrics_base.tsv"
+    threads: lambda wc: compute(wc.ds)["threads"]
+    resources:
+        mem_mb=job_mb(3000),
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../scripts/metrics_base.py"
+
+
+# One alpha's rows: adding or changing an alpha recomputes that alpha only (the alpha-independent columns
+# come from metrics_base).
+rule metrics_alpha:
+    input:
+        unpack(metrics_extra_inputs),
+        tau="results/{ds}/conformal/tau_alpha{alpha}.csv",
+        base="results/{ds}/metrics/base.json",
         mdn="results/{ds}/mdn/model.pt",
         test_pairs="results/{ds}/pairs/test.h5",
         calib_pairs="results/{ds}/pairs/calib.h5",
@@ -38,20 +65,36 @@ rule metrics:
         samples="results/{ds}/drafts/samples.h5",
         scores="results/{ds}/drafts/scores.h5",
     output:
-        "results/{ds}/metrics.csv",
+        "results/{ds}/metrics/alpha{alpha}.csv",
     params:
-        alphas=config["alphas"],
         seed=config["seed"],
         mode=config["conformal"]["mode"],
         cluster_bootstrap=config["metrics"]["cluster_bootstrap"],
     log:
-        "results/{ds}/logs/metrics.log",
+        "results/{ds}/logs/metrics_alpha{alpha}.log",
     benchmark:
-        "results/{ds}/benchmarks/metrics.tsv"
+        "results/{ds}/benchmarks/metrics_alpha{alpha}.tsv"
     threads: lambda wc: compute(wc.ds)["threads"]
     resources:
         mem_mb=job_mb(3000),
         runtime=15,
+    conda:
+        ENV
+    script:
+        "../scripts/metrics_alpha.py"
+
+
+rule metrics:
+    input:
+        expand("results/{{ds}}/metrics/alpha{alpha}.csv", alpha=config["alphas"]),
+    output:
+        "results/{ds}/metrics.csv",
+    log:
+        "results/{ds}/logs/metrics.log",
+    threads: 1
+    resources:
+        mem_mb=job_mb(500),
+        runtime=5,
     conda:
         ENV
     script:
