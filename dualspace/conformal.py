@@ -22,6 +22,7 @@ import numpy as np
 
 __all__ = ["ThresholdTable", "conformal_rank", "class_thresholds", "accept"]
 
+THREE_SIGMA_TWO_SIDED = math.erfc(3 / math.sqrt(2))  # Pr[|Z| > 3] = 0.0027: cells a 3-sigma band loses by chance
 COLUMNS = ["class", "n_calib", "k", "tau", "coverage_lower", "coverage_upper"]  # of a tau_alpha{a}.csv
 
 

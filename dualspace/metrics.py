@@ -18,9 +18,6 @@ from . import distances, volume
 from .conformal import ThresholdTable, accept
 
 
-THREE_SIGMA_TWO_SIDED = math.erfc(3 / math.sqrt(2))  # Pr[|Z| > 3] = 0.0027: cells a 3-sigma band loses by chance
-
-
 def band_sigma(alpha: float, n_test: int, n_calib: int) -> float:
     """Noise of a test-split coverage: binomial test draw plus the Beta spread of the calibration draw."""
     if n_test == 0:

@@ -7,6 +7,7 @@ notebook or a test without Snakemake.
     features.smk  -> stages.features   fit_phi, dump_pairs
     density.smk   -> stages.density    train_mdn, calibrate
     regions.smk   -> stages.regions    sample_drafts, score_drafts, select_region
-    metrics.smk   -> stages.metrics    fid_features, metrics_base, metrics_alpha, collect_metrics, draft_fidelity
+    metrics.smk   -> stages.metrics    fid_features, metrics_base, metrics_alpha, draft_fidelity
+                     stages.gather     collect_metrics (pandas only)
     figures.smk   -> stages.figures    make_figures
 """

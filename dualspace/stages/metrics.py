@@ -14,13 +14,9 @@ from ..conformal import ThresholdTable, accept
 from ..data import read_split
 from ..density import load_mdn, scores
 from ..features import Phi
-from ..fid import inception_features
-from ..fidelity import MIN_EXAMPLES, FidelityConfig, fidelity_table
-from ..fidelity import profiles as fidelity_profiles
 from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
-from ..metrics import (THREE_SIGMA_TWO_SIDED, base_metrics, cluster_band_sigma, fid_accepted, fid_all, metrics_table,
+from ..metrics import (base_metrics, cluster_band_sigma, fid_accepted, fid_all, metrics_table,
                        real_trained_accuracies, tstr_accuracy)
-from ..plots import fidelity_figure
 from .density import pair_scores
 
 log = logging.getLogger("dualspace")
@@ -30,6 +26,8 @@ def fid_features(samples_h5: str | Path, test_h5: str | Path, out_h5: str | Path
                  weights: str | None, seed: int, max_real: int | None = None, dataset: str | None = None) -> None:
     """rule fid_features: Inception pool features of the real test split and of a fixed draft subsample
     (both subsampled at random, with the seed, when larger than max_drafts / max_real)."""
+    from ..fid import inception_features
+
     x = DraftSamples.read(samples_h5, dataset=dataset).x
     idx = np.sort(np.random.default_rng(seed).choice(len(x), min(max_drafts, len(x)), replace=False))
     test_x = read_split(test_h5, dataset=dataset, split="test")[0].x
@@ -104,22 +102,6 @@ def metrics_alpha(dataset: str, alpha: float, tau_csv: str | Path, base_json: st
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
 
 
-def collect_metrics(alpha_csvs: list[str | Path], out_csv: str | Path) -> None:
-    """rule metrics: results/{ds}/metrics.csv, the per-alpha rows in the config's alpha order; logs how many
-    (alpha, class) cells lie outside the 3-sigma band against how many such a band loses by chance."""
-    df = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in alpha_csvs], ignore_index=True)
-    with atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
-    cells = df[(df["class"] != "all") & (df["n_test"] > 0)]
-    log.info("coverage: %d of %d (alpha, class) cells outside the 3-sigma band (%s sigma); a 3-sigma band expects "
-             "%.2f by chance", int((~cells["in_band"].astype(bool)).sum()), len(cells),
-             "/".join(sorted(set(df["band_sigma_kind"]))), len(cells) * THREE_SIGMA_TWO_SIDED)
-    bad = df[~df["in_band"].astype(bool)]
-    if len(bad):
-        log.warning("coverage outside its band (3 sigma) for (alpha, class, sigmas out) %s",
-                    [(r.alpha, r["class"], round(r.band_z, 1)) for _, r in bad.iterrows()])
-
-
 def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | Path, region_h5: str | Path,
                    alpha: float, settings: dict, seed: int, out_csv: str | Path, out_png: str | Path,
                    dataset: str | None = None) -> pd.DataFrame:
@@ -128,6 +110,10 @@ def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | 
     bound what a generator can reach: real half against real half (sampling noise) and the real train split
     (what a perfect copy of the training data would score; held-out subjects differ). A row whose `ok` is
     false misses one of the configured tolerances."""
+    from ..fidelity import MIN_EXAMPLES, FidelityConfig, fidelity_table
+    from ..fidelity import profiles as fidelity_profiles
+    from ..plots import fidelity_figure
+
     cfg = FidelityConfig.from_dict(settings)
     test, _ = read_split(test_h5, dataset=dataset, split="test")
     train, _ = read_split(train_h5, dataset=dataset, split="train")

@@ -74,7 +74,7 @@ rule metrics_alpha:
         "results/{ds}/logs/metrics_alpha{alpha}.log",
     benchmark:
         "results/{ds}/benchmarks/metrics_alpha{alpha}.tsv"
-    threads: lambda wc: compute(wc.ds)["threads"]
+    threads: 1  # small numpy work and one small classifier (TSTR): the alphas and datasets run side by side
     resources:
         mem_mb=job_mb(3000),
         runtime=15,
