@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import distances, volume
-from .conformal import ThresholdTable, accept
+from .conformal import ThresholdTable, accept, class_thresholds
 
 
 def band_sigma(alpha: float, n_test: int, n_calib: int) -> float:
@@ -37,8 +37,6 @@ def cluster_band_sigma(calib_scores: np.ndarray, calib_label: np.ndarray, calib_
     away, and it redraws the calibration together with the test set. Returns {class: sigma} and
     {"all": sigma} (nan where a class has fewer than two replicates with test examples).
     """
-    from .conformal import class_thresholds
-
     groups = np.unique(np.concatenate([calib_groups, test_groups]))
     calib_at = {g: np.flatnonzero(calib_groups == g) for g in groups}
     test_at = {g: np.flatnonzero(test_groups == g) for g in groups}
