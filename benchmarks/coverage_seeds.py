@@ -23,15 +23,13 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from _grid import read_rows, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR_REDUCED = {"train": {"steps": 150, "checkpoint_every": 1000}, "net": {"base_channels": 16}}
@@ -106,8 +104,7 @@ def table(work: str) -> str:
 
     `work` is a `run` folder or a CSV of its rows (docs/coverage_seeds.csv holds the run of docs/benchmarks.md).
     """
-    paths = [Path(work)] if work.endswith(".csv") else sorted(Path(work).glob("*/seed*/coverage.csv"))
-    df = pd.concat([pd.read_csv(p) for p in paths])
+    df = read_rows(work, "*/seed*/coverage.csv")
     lines = ["| dataset | alpha | seeds | pooled coverage, mean +- sd | SE | band [alpha, alpha + 1/(n+1)] "
              "| mean in band (2 SE) | sd over seeds / binomial sigma | / cluster sigma | worst class mean "
              "| class cells out (3 binomial sigma) | out (3 cluster sigma) |",
@@ -156,14 +153,8 @@ def main() -> None:
     config = yaml.safe_load(open(args.config))
     if args.hapt_source:
         config["hapt"]["data"]["source"] = args.hapt_source
-    jobs = [(ds, s) for s in range(args.seeds) for ds in args.datasets]
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_seed, ds, s, args.work, config, args.threads, args.device) for ds, s in jobs]
-        for f in futures:
-            try:
-                f.result()
-            except Exception as e:  # one failed seed must not lose the others; the table counts what finished
-                print(f"failed: {e!r}", file=sys.stderr, flush=True)
+    run_grid(run_seed, [(ds, s, args.work, config, args.threads, args.device)
+                        for s in range(args.seeds) for ds in args.datasets], args.jobs)
     print(table(args.work))
 
 

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from _grid import read_rows, run_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,8 +92,7 @@ COLUMNS = {"acceptance_gap": "gap", "region_coverage_by_drafts": "region cov.", 
 
 def table(work: str, alphas: tuple[float, ...] = (0.5, 0.8)) -> str:
     """Markdown: the pooled rows per dataset, sampler, gamma and alpha."""
-    paths = [Path(work)] if work.endswith(".csv") else sorted(Path(work).glob("*/*/rows.csv"))
-    df = pd.concat([pd.read_csv(p) for p in paths])
+    df = read_rows(work, "*/*/rows.csv")
     df = df[(df["class"] == "all") & df["alpha"].isin(alphas)].sort_values(["dataset", "alpha", "sampler", "gamma"])
     head = ["dataset", "alpha", "sampler", "gamma", "coverage", "acceptance"] + list(COLUMNS.values())
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -128,15 +125,8 @@ def main() -> None:
         return
     config = yaml.safe_load(open(args.config))
     K = args.K or config["regions"]["K"]
-    jobs = [(ds, s, g) for ds in args.datasets for s in args.samplers for g in args.gammas]
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, ds, s, g, args.work, args.results, config, K, args.threads, args.device)
-                   for ds, s, g in jobs]
-        for f in futures:
-            try:
-                f.result()
-            except Exception as e:  # one failed setting must not lose the others
-                print(f"failed: {e!r}", file=sys.stderr, flush=True)
+    run_grid(run_one, [(ds, s, g, args.work, args.results, config, K, args.threads, args.device)
+                       for ds in args.datasets for s in args.samplers for g in args.gammas], args.jobs)
     print(table(args.work))
 
 
