@@ -20,7 +20,6 @@ errors (sd / sqrt(seeds)): seeds, not windows, are the unit, so overlapping wind
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import time
@@ -29,9 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from _grid import read_rows, run_grid
+from _grid import ROOT, parse_args, read_rows, run_grid
 
-ROOT = Path(__file__).resolve().parents[1]
 GENERATOR_REDUCED = {"train": {"steps": 150, "checkpoint_every": 1000}, "net": {"base_channels": 16}}
 
 
@@ -132,21 +130,13 @@ def table(work: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--datasets", nargs="+", default=["digits", "hapt"])
+def _run_args(r) -> None:
     r.add_argument("--seeds", type=int, default=8, help="seeds 0 .. N-1")
-    r.add_argument("--work", required=True)
-    r.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
-    r.add_argument("--jobs", type=int, default=1, help="(dataset, seed) runs at once")
-    r.add_argument("--threads", type=int, default=2, help="torch threads per run")
-    r.add_argument("--device", default="cpu")
     r.add_argument("--hapt-source", default=None, help="HAPT.pkl.gz when the package is not installed")
-    t = sub.add_parser("table")
-    t.add_argument("work", help="a run folder, or a CSV of its rows")
-    args = ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args(__doc__, _run_args, threads=2, device="cpu")
     if args.cmd == "table":
         print(table(args.work))
         return

@@ -15,7 +15,6 @@ The rows of the docs' run are in docs/guidance_study.csv.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from pathlib import Path
@@ -23,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from _grid import read_rows, run_grid
+from _grid import ROOT, parse_args, read_rows, run_grid
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(ds: str, sampler: str, gamma: float, work: str, results: str, config: dict, K: int, threads: int,
@@ -103,23 +101,15 @@ def table(work: str, alphas: tuple[float, ...] = (0.5, 0.8)) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--datasets", nargs="+", default=["digits", "hapt"])
+def _run_args(r) -> None:
     r.add_argument("--samplers", nargs="+", default=["ddim", "ddpm"])
     r.add_argument("--gammas", nargs="+", type=float, default=[1.0, 1.5, 2.0, 3.0])
     r.add_argument("--results", default=str(ROOT / "results"))
-    r.add_argument("--work", required=True)
-    r.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     r.add_argument("--K", type=int, default=None, help="drafts per class (default: the config's regions.K)")
-    r.add_argument("--jobs", type=int, default=1)
-    r.add_argument("--threads", type=int, default=1)
-    r.add_argument("--device", default="auto")
-    t = sub.add_parser("table")
-    t.add_argument("work", help="a run folder, or a CSV of its rows")
-    args = ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args(__doc__, _run_args, threads=1, device="auto")
     if args.cmd == "table":
         print(table(args.work))
         return
