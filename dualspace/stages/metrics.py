@@ -17,7 +17,6 @@ from ..features import Phi
 from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
 from ..metrics import (base_metrics, cluster_band_sigma, fid_accepted, fid_all, metrics_table,
                        real_trained_accuracies, tstr_accuracy)
-from .density import pair_scores
 
 log = logging.getLogger("dualspace")
 
@@ -75,17 +74,17 @@ def metrics_alpha(dataset: str, alpha: float, tau_csv: str | Path, base_json: st
     drafts = DraftScores.read(scores_h5, dataset=dataset)
     table = ThresholdTable.from_csv(tau_csv, alpha)
     accepted = accept(drafts.score, drafts.label, table)
-    test_s = scores(mdn, test.y, test.e)
-    cal_s, cal_label, attrs = pair_scores(mdn_pt, calib_pairs_h5, dataset)
-    n_classes = int(attrs["n_classes"])
+    calib = Pairs.read(calib_pairs_h5, dataset=dataset, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
+    test_s, cal_s, cal_label = scores(mdn, test.y, test.e), scores(mdn, calib.y, calib.e), calib.label
+    n_classes = int(calib.attrs["n_classes"])
     # every rank-rule threshold is a calibration score: of its class, or of all classes in marginal mode
     pools = {c: cal_s if mode == "marginal" else cal_s[cal_label == c] for c in range(n_classes)}
     tau_ranges = {c: [p.min(), p.max()] if len(p) else [] for c, p in pools.items()}
-    test_groups = read_split(test_h5, dataset=dataset, split="test")[0].groups
+    real = read_split(test_h5, dataset=dataset, split="test")[0]
     calib_groups = read_split(calib_h5, dataset=dataset, split="calib")[0].groups
     cluster = None
-    if test_groups is not None and calib_groups is not None:
-        cluster = {alpha: cluster_band_sigma(cal_s, cal_label, calib_groups, test_s, test.label, test_groups, alpha,
+    if real.groups is not None and calib_groups is not None:
+        cluster = {alpha: cluster_band_sigma(cal_s, cal_label, calib_groups, test_s, test.label, real.groups, alpha,
                                              n_classes, mode, cluster_boot, seed)}
     base = json.loads(Path(base_json).read_text())
     rows = metrics_table(dataset, [table], {alpha: accepted}, test_s, test.y, test.label, drafts, mdn, seed=seed,
@@ -94,7 +93,6 @@ def metrics_alpha(dataset: str, alpha: float, tau_csv: str | Path, base_json: st
     if fid_h5 is not None:
         pooled.update(fid_accepted(read_h5(fid_h5), accepted))
     if phi_pt is not None:
-        real, _ = read_split(test_h5, dataset=dataset, split="test")
         x = DraftSamples.read(samples_h5, dataset=dataset).x
         pooled["tstr_acc"] = tstr_accuracy(Phi.load(phi_pt, dataset=dataset), x, drafts.label, accepted, real.x,
                                            real.label, seed)
