@@ -15,13 +15,13 @@ The rows of the docs' run are in docs/guidance_study.csv.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from dualspace.io import atomic_path
 from _grid import ROOT, parse_args, read_rows, run_grid
 
 
@@ -76,9 +76,8 @@ def run_one(ds: str, sampler: str, gamma: float, work: str, results: str, config
     rows.insert(1, "sampler", sampler)
     rows.insert(2, "gamma", gamma)
     rows["sample_seconds"] = round(t_sample, 1)
-    tmp = out.with_suffix(".tmp")
-    rows.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        rows.to_csv(tmp, index=False, float_format="%.6g")
     print(f"{ds} {sampler} gamma {gamma}: {time.time() - t0:.0f} s", flush=True)
     return str(out)
 

@@ -146,10 +146,10 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
     rows = []
     n_classes = len(drafts.class_e)
 
-    def tau_of(table, c):
-        return float(table.tau[int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0])
+    def row_of(table, c):  # class c's row of the table (the one row in marginal mode)
+        return int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0
 
-    vols = {c: _class_log_volumes(mdn, drafts.class_e[c], [tau_of(t, c) for t in tables], volume_samples, seed + c,
+    vols = {c: _class_log_volumes(mdn, drafts.class_e[c], [float(t.tau[row_of(t, c)]) for t in tables], volume_samples, seed + c,
                                   tau_ranges[c] if tau_ranges else None)
             for c in range(n_classes)}
     d_y, d_label = drafts.y, drafts.label
@@ -159,7 +159,7 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
         covered, accepted = accept(test_scores, test_label, table), accepted_by_alpha[a]
         log_vols = []
         for c in range(n_classes):
-            i = int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0
+            i = row_of(table, c)
             t_mask, d_mask = test_label == c, d_label == c
             acc_y = d_y[d_mask & accepted]
             log_vols.append(vols[c][ti])
