@@ -6,7 +6,7 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-from dualspace.config import config_problems
+from dualspace.config import config_problems_memo
 
 min_version("9.0")
 
@@ -14,8 +14,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-# Stop before any job runs, with one line per bad key.
-_problems = config_problems(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+# Stop before any job runs, with one line per bad key (a config that passed with this code is not checked again).
+_problems = config_problems_memo(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"),
+                                 os.path.join(workflow.basedir, ".snakemake", "dualspace"))
 if _problems:
     raise WorkflowError("invalid configuration:\n  " + "\n  ".join(_problems))
 validate(config, "workflow/schemas/config.schema.yaml")

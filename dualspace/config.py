@@ -4,6 +4,8 @@ few definitions the rules and the checks share (the alpha pattern, canonical par
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -135,6 +137,29 @@ def family_problems(sections: Mapping[str, Any], name: str, settings_class: type
             settings_class.from_dict(settings, f"{ds}.generator.{name}")
         except (TypeError, ValueError) as e:
             problems.append(f"config key {ds}.generator.{name}: {e}")
+    return problems
+
+
+def config_problems_memo(config: Mapping[str, Any], schema_path: str | Path, memo_dir: str | Path) -> list[str]:
+    """`config_problems`, skipped where this very config passed before with the same schema and package source.
+
+    The settings checks build the studies' dataclasses, which imports torch: ~3 s of every snakemake start
+    (dry runs and alpha edits included). A pass leaves an empty file under `memo_dir` named by the hash of
+    the config (canonical JSON), the schema file and every .py file of the package; any change in one of them
+    checks again. Problems are never memoised.
+    """
+    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=repr).encode())
+    h.update(Path(schema_path).read_bytes())
+    package = Path(__file__).resolve().parent
+    for f in sorted(package.rglob("*.py")):
+        h.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes())
+    mark = Path(memo_dir) / f"config-passed-{h.hexdigest()[:40]}"
+    if mark.exists():
+        return []
+    problems = config_problems(config, schema_path)
+    if not problems:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
     return problems
 
 

@@ -244,3 +244,20 @@ def test_madness_generation0_reuses_the_dual_space_generator_when_trained_the_sa
                      check=True)
     job = re.search(r"^rule madness_gen0:\n(.*?)\n\n", proc.stdout, re.S | re.M).group(1)
     assert ("results/digits/generator/model.pt" in job) == same, job
+
+
+def test_the_memoised_config_check_finds_what_the_full_check_finds(tmp_path):
+    from dualspace.config import config_problems, config_problems_memo
+
+    good = _default_config()
+    assert config_problems_memo(good, SCHEMA, tmp_path) == [] == config_problems(good, SCHEMA)
+    marks = set(tmp_path.iterdir())
+    assert len(marks) == 1 and config_problems_memo(good, SCHEMA, tmp_path) == []  # the pass is reused
+    bad = _default_config()  # a problem only the settings dataclasses see (not the schema)
+    bad["mixture_vae"]["default"]["variant"] = "no_such_variant"
+    expected = config_problems(bad, SCHEMA)
+    assert expected and config_problems_memo(bad, SCHEMA, tmp_path) == expected
+    assert config_problems_memo(bad, SCHEMA, tmp_path) == expected and set(tmp_path.iterdir()) == marks
+    schema = tmp_path / "schema.yaml"  # another schema file: checked again, its own mark
+    schema.write_text(SCHEMA.read_text() + "\n# edited\n")
+    assert config_problems_memo(good, schema, tmp_path) == [] and len(set(tmp_path.iterdir()) - marks) == 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sps
 
 from ..settings import ConfigBase
 
@@ -151,6 +150,8 @@ def waveform(peaks: np.ndarray, t_ms: np.ndarray = T_MS) -> np.ndarray:
 def band_noise(n: int, rms_uv: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(n,200) residual noise of the average: white noise band-passed to the recording band (zero-phase 2nd-order
     Butterworth, the middle of a 3x longer draw so the filter's edges stay out), each row scaled to RMS `rms_uv` (the residual-noise figure of Elberling & Don 1984)."""
+    from scipy import signal as sps  # here, not at the top: ~1.5 s of every import of dualspace.data
+
     sos = sps.butter(2, _norm("recording_band_hz"), btype="band", fs=FS_HZ, output="sos")
     e = sps.sosfiltfilt(sos, rng.standard_normal((n, 3 * N_SAMPLES)), axis=1)[:, N_SAMPLES:2 * N_SAMPLES]  # no edges
     return e / e.std(axis=1, keepdims=True) * np.asarray(rms_uv, np.float64)[:, None]

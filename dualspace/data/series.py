@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from .. import safe_pickle
 from ..io import package_dir, sha256_file
@@ -43,6 +42,8 @@ def ucihar_channels(acc: np.ndarray, gyro: np.ndarray, cutoff_hz: float, fs: flo
     Gravity is a zero-phase 3rd-order Butterworth low-pass of total acc at `cutoff_hz`
     (Anguita et al. 2013); body_acc = total_acc - gravity.
     """
+    from scipy import signal  # here, not at the top: ~1.5 s of every import of dualspace.data (snakemake's start)
+
     b, a = signal.butter(3, cutoff_hz, btype="low", fs=fs)
     gravity = signal.filtfilt(b, a, acc, axis=-1)
     return np.concatenate([acc - gravity, gyro, acc]).astype(np.float32)
