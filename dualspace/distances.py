@@ -60,11 +60,29 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray, bandwidth: float | None = None, 
 
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
-    """Frechet distance between Gaussians fit to x and y (rows are samples)."""
+    """Frechet distance between Gaussians fit to x and y (rows are samples).
+
+    Tr((S_x S_y)^{1/2}) is the nuclear norm of F_x F_y^T for any factors with F^T F = S (the nonzero
+    eigenvalues of S_x S_y = F_x^T F_x F_y^T F_y are those of (F_x F_y^T)(F_x F_y^T)^T), with F the centred
+    samples / sqrt(n - 1) where n <= d and sqrt(eigenvalues) x eigenvectors^T of S where n > d: an
+    SVD of at most min(n_x, d) x min(n_y, d), symmetric and real, where `frechet_from_stats` solves a
+    non-symmetric d x d eigenproblem (2048-d FID of 200 drafts: milliseconds instead of ~3 s).
+    """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     mu1, mu2 = x.mean(0), y.mean(0)
-    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    return frechet_from_stats(mu1, s1, mu2, s2)
+    f1, f2 = _cov_factor(x - mu1), _cov_factor(y - mu2)
+    tr_covmean = np.linalg.svd(f1 @ f2.T, compute_uv=False).sum()
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + (f1 ** 2).sum() + (f2 ** 2).sum() - 2.0 * tr_covmean)
+
+
+def _cov_factor(centred: np.ndarray) -> np.ndarray:
+    # F with F^T F = the sample covariance, (min(n, d), d)
+    n, d = centred.shape
+    if n <= d:
+        return centred / math.sqrt(n - 1)
+    w, v = np.linalg.eigh(centred.T @ centred / (n - 1))
+    return np.sqrt(np.clip(w, 0.0, None))[:, None] * v.T
 
 
 def frechet_from_stats(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:

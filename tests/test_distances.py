@@ -26,6 +26,23 @@ def test_frechet_matches_torch_fidelity(clouds):
     assert distances.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
 
 
+@pytest.mark.parametrize("n_x, n_y", [(40, 25), (40, 300), (300, 25)])
+def test_frechet_with_fewer_samples_than_dimensions_matches_the_psd_square_root(n_x, n_y):
+    # FID's case (200 drafts, 2048-d features): rank-deficient covariances, against the PSD square root of S1
+    # (eigh; scipy's sqrtm may return a non-principal root of a singular matrix)
+    rng = np.random.default_rng(1)
+    mix = rng.normal(size=(64, 64))
+    x, y = rng.normal(size=(n_x, 64)) @ mix, rng.normal(0.2, 1.1, size=(n_y, 64)) @ mix
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    w, v = np.linalg.eigh(s1)
+    r1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T  # S1^{1/2}, so Tr((S1 S2)^{1/2}) = Tr((S1^{1/2} S2 S1^{1/2})^{1/2})
+    ref_tr = np.sqrt(np.clip(np.linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
+    diff = x.mean(0) - y.mean(0)
+    ref = diff @ diff + np.trace(s1) + np.trace(s2) - 2 * ref_tr
+    assert distances.frechet_distance(x, y) == pytest.approx(ref, rel=1e-6)
+    assert abs(distances.frechet_distance(x, x)) < 1e-9 * np.trace(s1)
+
+
 def test_mmd_matches_direct_computation(clouds):
     x, y = clouds
     sigma = 1.7
