@@ -61,6 +61,7 @@ rule all:
         expand("results/{ds}/conformal/tau_alpha{alpha}.csv", ds=config["datasets"], alpha=config["alphas"]),
         expand("results/{ds}/regions/alpha{alpha}/region.h5", ds=config["datasets"], alpha=config["alphas"]),
         expand("results/{ds}/metrics.csv", ds=config["datasets"]),
+        tstr_targets(config["datasets"]),
         expand("results/{ds}/figures/{name}.png", ds=config["datasets"], name=FIGURES),
         expand("results/{ds}/fidelity.csv", ds=config["datasets"]),
         [getattr(rules, name).input for name in STUDIES],

@@ -2,9 +2,10 @@
 
 On a finished run (`make run`), writes an overlay config with one more alpha, runs
 `snakemake --cores 2 <metrics.csv and figures of each dataset> --configfile <overlay>` and reports the wall
-time and the jobs that ran; then the same with that alpha removed again (metrics.csv and figures go back to
-the config's alphas: only the gathering job and the figures rerun). Nothing upstream of calibration may
-rerun, and of the per-alpha metrics only the new alpha's.
+time and the jobs that ran; then, apart, the series' TSTR table (results/{ds}/tstr.csv: a classifier trained
+per alpha, its own job so metrics.csv and the figures do not wait for it); then the same with that alpha
+removed again (the tables and figures go back to the config's alphas: only the gathering jobs and the figures
+rerun). Nothing upstream of calibration may rerun, and of the per-alpha metrics only the new alpha's.
 
     .venv/bin/python benchmarks/alpha_edit.py --datasets digits hapt --alpha 0.85
 """
@@ -30,9 +31,15 @@ def targets(datasets: list[str]) -> list[str]:
             for name in ["metrics.csv", *(f"figures/{f}.png" for f in FIGURES)]]
 
 
-def timed_run(datasets: list[str], overlay: Path) -> tuple[float, Counter]:
+def tstr_targets(datasets: list[str]) -> list[str]:
+    from dualspace.data import REGISTRY
+
+    return [f"results/{ds}/tstr.csv" for ds in datasets if REGISTRY[ds].kind == "series"]
+
+
+def timed_run(targets: list[str], overlay: Path) -> tuple[float, Counter]:
     """Wall seconds of one snakemake call and the jobs it ran, per rule."""
-    cmd = [str(ROOT / ".venv/bin/snakemake"), *targets(datasets), "--cores", "2", "--configfile", str(overlay)]
+    cmd = [str(ROOT / ".venv/bin/snakemake"), *targets, "--cores", "2", "--configfile", str(overlay)]
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -53,12 +60,15 @@ def main() -> None:
     added = ROOT / ".snakemake" / "alpha_edit_added.yaml"
     base.write_text(yaml.safe_dump({"alphas": config["alphas"]}))
     added.write_text(yaml.safe_dump({"alphas": sorted(config["alphas"] + [args.alpha])}))
-    wall, jobs = timed_run(args.datasets, base)  # brings the run up to date first (nothing to do after make run)
+    tables, tstr = targets(args.datasets), tstr_targets(args.datasets)
+    wall, jobs = timed_run(tables + tstr, base)  # brings the run up to date first (nothing to do after make run)
     print(f"up to date: {wall:.1f} s, jobs {dict(jobs)}")
     for name, overlay in (("add alpha", added), ("remove it again", base)):
-        wall, jobs = timed_run(args.datasets, overlay)
-        print(f"| {' '.join(args.datasets)} | {name} {args.alpha} | {wall:.1f} s | "
-              f"{', '.join(f'{r} {n}' for r, n in sorted(jobs.items()))} |")
+        for what, t in (("metrics.csv + figures", tables), ("then tstr.csv", tstr)):
+            if t:
+                wall, jobs = timed_run(t, overlay)
+                print(f"| {' '.join(args.datasets)} | {name} {args.alpha}: {what} | {wall:.1f} s | "
+                      f"{', '.join(f'{r} {n}' for r, n in sorted(jobs.items()))} |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Generator families side by side: the pooled rows (class `all`) of each run's metrics.csv.
+"""Generator families side by side: the pooled rows (class `all`) of each run's metrics.csv (and tstr.csv).
 
 Each argument is NAME=RESULTS_DIR of a finished run of the same dataset and seed (everything but
 `<ds>.generator.family` equal), e.g. after `make run` and a class_gaussian run beside it:
@@ -9,6 +9,7 @@ Each argument is NAME=RESULTS_DIR of a finished run of the same dataset and seed
 from __future__ import annotations
 
 import argparse
+import os
 
 import pandas as pd
 
@@ -26,6 +27,8 @@ def main() -> None:
         name, path = run.split("=", 1)
         df = pd.read_csv(f"{path}/{args.dataset}/metrics.csv", dtype={"class": str})
         df = df[df["class"] == "all"].assign(family=name)
+        if os.path.exists(tstr := f"{path}/{args.dataset}/tstr.csv"):  # series: TSTR has its own table
+            df = df.merge(pd.read_csv(tstr)[["alpha", "tstr_acc"]], on="alpha")
         frames.append(df[["family", "alpha", *[c for c in COLUMNS if c in df.columns]]])
     table = pd.concat(frames).sort_values(["alpha", "family"])
     print(table.to_markdown(index=False, floatfmt=".4g"))

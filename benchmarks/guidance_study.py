@@ -31,12 +31,11 @@ def run_one(ds: str, sampler: str, gamma: float, work: str, results: str, config
     """Drafts, scores and metrics rows of one (dataset, sampler, gamma); returns the rows' CSV path."""
     import torch
 
-    from dualspace.artifacts import DraftScores, Pairs
+    from dualspace.artifacts import DraftScores, Pairs, PairScores
     from dualspace.conformal import ThresholdTable, accept
     from dualspace.data import REGISTRY
     from dualspace.distances import mmd2_unbiased
-    from dualspace.stages.density import pair_scores
-    from dualspace.stages.metrics import metrics_alpha, metrics_base
+    from dualspace.stages.metrics import metrics_alpha, metrics_base, tstr_alpha
     from dualspace.stages.regions import sample_drafts, score_drafts
 
     torch.set_num_threads(threads)
@@ -51,20 +50,28 @@ def run_one(ds: str, sampler: str, gamma: float, work: str, results: str, config
     t_sample = time.time() - t0
     score_drafts(d / "samples.h5", r / "generator/model.pt", r / "phi/phi.pt", r / "mdn/model.pt", d / "scores.h5", ds,
                  device=device)
-    common = dict(test_pairs_h5=r / "pairs/test.h5", samples_h5=d / "samples.h5", scores_h5=d / "scores.h5")
-    metrics_base(ds, out_json=d / "base.json", phi_pt=r / "phi/phi.pt", test_h5=r / "data/test.h5", **common)
+    common = dict(test_pairs_h5=r / "pairs/test.h5", scores_h5=d / "scores.h5",
+                  calib_scores_h5=r / "conformal/scores_calib.h5")
+    mode, seed = config["conformal"]["mode"], config["seed"]
+    metrics_base(ds, samples_h5=d / "samples.h5", mdn_pt=r / "mdn/model.pt", out_json=d / "base.json",
+                 out_volumes_h5=d / "volume_draws.h5", mode=mode, seed=seed, phi_pt=r / "phi/phi.pt",
+                 test_h5=r / "data/test.h5", **common)
     drafts = DraftScores.read(d / "scores.h5", dataset=ds)
     test = Pairs.read(r / "pairs/test.h5", dataset=ds)
-    test_s, _, _ = pair_scores(r / "mdn/model.pt", r / "pairs/test.h5", ds)
+    test_s = PairScores.read(r / "conformal/scores_test.h5", dataset=ds, split="test").score
     series = REGISTRY[ds].kind == "series"  # TSTR trains a classifier per alpha: the 1-D CNN, not the ResNet
     frames = []
     for alpha in config["alphas"]:
         tau = r / f"conformal/tau_alpha{alpha}.csv"
-        metrics_alpha(ds, alpha, tau, d / "base.json", r / "mdn/model.pt", calib_pairs_h5=r / "pairs/calib.h5",
+        metrics_alpha(ds, alpha, tau, d / "base.json", d / "volume_draws.h5", test_scores_h5=r / "conformal/scores_test.h5",
                       test_h5=r / "data/test.h5", calib_h5=r / "data/calib.h5", out_csv=d / f"alpha{alpha}.csv",
-                      seed=config["seed"], phi_pt=r / "phi/phi.pt" if series else None, mode=config["conformal"]["mode"],
-                      cluster_boot=config["metrics"]["cluster_bootstrap"], **common)
+                      seed=seed, mode=mode, cluster_boot=config["metrics"]["cluster_bootstrap"], **common)
+        if series:
+            tstr_alpha(ds, alpha, tau, r / "phi/phi.pt", d / "samples.h5", d / "scores.h5", r / "data/test.h5",
+                       d / f"tstr{alpha}.csv", seed=seed)
         df = pd.read_csv(d / f"alpha{alpha}.csv")
+        if series:
+            df.loc[df["class"] == "all", "tstr_acc"] = pd.read_csv(d / f"tstr{alpha}.csv")["tstr_acc"].iloc[0]
         table = ThresholdTable.from_csv(tau, alpha)
         ok, covered = accept(drafts.score, drafts.label, table), accept(test_s, test.label, table)
         df["mmd_accepted_vs_real_in_region"] = np.nan

@@ -1,6 +1,7 @@
 """The dual-space artifacts as files, each written and read in one place, each read checked:
 
 - pairs     results/{ds}/pairs/{split}.h5      e = g(c), y = PCA(phi(x)), label     (rule dump_pairs)
+- pair scores  results/{ds}/conformal/scores_{split}.h5  score = -log p(y | e), label (rule pair_scores)
 - samples   results/{ds}/drafts/samples.h5     x, label: the K drafts per class      (rule sample_drafts)
 - scores    results/{ds}/drafts/scores.h5      phi, y, score = -log p(y | e), label  (rule score_drafts)
 - region    results/{ds}/regions/alpha{a}/region.h5  accepted drafts + representatives (rule select_region)
@@ -19,7 +20,7 @@ import numpy as np
 
 from .io import read_h5, read_h5_attrs, write_h5
 
-__all__ = ["ArtifactError", "Pairs", "DraftSamples", "DraftScores", "Region"]
+__all__ = ["ArtifactError", "Pairs", "PairScores", "DraftSamples", "DraftScores", "Region"]
 
 
 class ArtifactError(ValueError):
@@ -76,6 +77,28 @@ class Pairs:
         arrays, attrs = _read(path, ["e", "y", "label"], "pair dump")
         _check(path, "pair dump", arrays, attrs, dataset, {"y": y_dim, "e": cond_dim})
         return cls(arrays["e"], arrays["y"], arrays["label"], attrs)
+
+
+@dataclass
+class PairScores:
+    """Nonconformity scores of one split's pairs under the MDN, computed once: every alpha's thresholds (calib)
+    and metrics (calib, test) read them without loading the MDN."""
+
+    score: np.ndarray  # (N,) float64, -log p(y | e)
+    label: np.ndarray  # (N,) int64
+    attrs: dict[str, Any] = field(default_factory=dict)  # dataset, split, n_classes
+
+    def write(self, path: str | Path) -> None:
+        write_h5(path, {"score": self.score, "label": self.label}, self.attrs)
+
+    @classmethod
+    def read(cls, path: str | Path, dataset: str | None = None, split: str | None = None) -> "PairScores":
+        arrays, attrs = _read(path, ["score", "label"], "pair scores")
+        _check(path, "pair scores", arrays, attrs, dataset, {})
+        if split is not None and attrs.get("split") != split:
+            raise ArtifactError(f"pair scores {path} score the '{attrs.get('split')}' split, but '{split}' is expected "
+                                f"here. Delete it and rerun `snakemake {path}`")
+        return cls(arrays["score"], arrays["label"], attrs)
 
 
 @dataclass

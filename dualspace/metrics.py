@@ -12,7 +12,6 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from . import distances, volume
 from .conformal import ThresholdTable, accept, class_thresholds
@@ -98,17 +97,20 @@ def _prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
     return {f"prdc_{key}": v for key, v in distances.prdc(real, fake, k=k).items()}
 
 
-def _class_log_volumes(mdn, e: np.ndarray, taus: Sequence[float], n: int, seed: int,
-                       tau_range: Sequence[float] | None = None) -> list:
-    """Region log-volumes of one class for every tau given, from one set of draws (non-decreasing in tau).
+def class_volume_draws(mdn, class_e: np.ndarray, tau_ranges: dict[int, Sequence[float]], n: int = 4000,
+                       seed: int = 0) -> dict[int, volume.VolumeDraws]:
+    """Each class's region-volume draws (seed + c), made once for every alpha (`VolumeDraws.estimates`).
 
-    `tau_range` (the class's smallest and largest calibration score) fixes the proposal's scale grid
-    independently of which alphas are asked: every rank-rule threshold is a calibration score, so estimates
-    made one alpha at a time share their draws and still rise with alpha.
+    `tau_ranges[c]` (the class's smallest and largest calibration score; empty where it has none) fixes the
+    proposal's scale grid independently of which alphas are asked: every rank-rule threshold is a calibration
+    score, so estimates made one alpha at a time share their draws and still rise with alpha.
     """
-    mixture = volume.GaussianMixture.from_mdn(mdn, e)
-    scales = volume.scale_grid(mixture, np.asarray(tau_range, np.float64)) if tau_range is not None else None
-    return volume.log_volumes(mixture, np.asarray(taus, np.float64), n, seed, scales=scales)
+    out = {}
+    for c, e in enumerate(class_e):
+        mixture = volume.GaussianMixture.from_mdn(mdn, e)
+        out[c] = volume.volume_draws(mixture, volume.scale_grid(mixture, np.asarray(tau_ranges[c], np.float64)), n,
+                                     seed + c)
+    return out
 
 
 def base_metrics(test_y: np.ndarray, test_label: np.ndarray, drafts, prdc_k: int = 5) -> dict[str, dict]:
@@ -131,17 +133,16 @@ def _mean_log_volume(estimates: list) -> tuple[float, float]:
 
 
 def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_alpha: dict[float, np.ndarray],
-                  test_scores: np.ndarray, test_y: np.ndarray, test_label: np.ndarray, drafts, mdn,
-                  prdc_k: int = 5, volume_samples: int = 4000, seed: int = 0,
-                  cluster_sigmas: dict[float, dict] | None = None, base: dict[str, dict] | None = None,
-                  tau_ranges: dict[int, Sequence[float]] | None = None) -> list[dict]:
+                  test_scores: np.ndarray, test_y: np.ndarray, test_label: np.ndarray, drafts,
+                  volumes: dict[int, volume.VolumeDraws], prdc_k: int = 5,
+                  cluster_sigmas: dict[float, dict] | None = None, base: dict[str, dict] | None = None) -> list[dict]:
     """Rows of metrics.csv for every alpha in `tables` (see module docstring and README).
 
     `drafts` has y, label and class_e (artifacts.DraftScores); `accepted_by_alpha[alpha]` is the drafts'
-    acceptance mask under that alpha's table. `cluster_sigmas[alpha]` ({class: sigma, "all": sigma}, from
-    `cluster_band_sigma`) replaces the binomial + Beta sigma of the band for data with groups. `base` is
-    `base_metrics` computed once (else here); `tau_ranges[c]` fixes class c's volume proposal
-    (`_class_log_volumes`).
+    acceptance mask under that alpha's table. `volumes[c]` are class c's region-volume draws
+    (`class_volume_draws`). `cluster_sigmas[alpha]` ({class: sigma, "all": sigma}, from `cluster_band_sigma`)
+    replaces the binomial + Beta sigma of the band for data with groups. `base` is `base_metrics` computed once
+    (else here).
     """
     rows = []
     n_classes = len(drafts.class_e)
@@ -149,9 +150,7 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
     def row_of(table, c):  # class c's row of the table (the one row in marginal mode)
         return int(np.flatnonzero(table.classes == c)[0]) if table.classes[0] != -1 else 0
 
-    vols = {c: _class_log_volumes(mdn, drafts.class_e[c], [float(t.tau[row_of(t, c)]) for t in tables], volume_samples, seed + c,
-                                  tau_ranges[c] if tau_ranges else None)
-            for c in range(n_classes)}
+    vols = {c: volumes[c].estimates([float(t.tau[row_of(t, c)]) for t in tables]) for c in range(n_classes)}
     d_y, d_label = drafts.y, drafts.label
     base = base if base is not None else base_metrics(test_y, test_label, drafts, prdc_k)
     for ti, table in enumerate(tables):
@@ -202,22 +201,21 @@ def metrics_table(dataset: str, tables: Sequence[ThresholdTable], accepted_by_al
 
 
 def fid_all(fid_feats: dict[str, np.ndarray], extractor: str) -> dict[str, object]:
-    """FID of all drafts (the cached draft subsample) against real test: alpha-independent."""
-    from .fid import fid_from_features
-
-    return {"fid_all": fid_from_features(fid_feats["test"], fid_feats["drafts"]), "fid_extractor": extractor}
+    """FID of all drafts (the cached draft subsample) against real test: alpha-independent. (FID is the Frechet
+    distance of the Inception features; `distances` needs no torch.)"""
+    return {"fid_all": distances.frechet_distance(fid_feats["test"], fid_feats["drafts"]), "fid_extractor": extractor}
 
 
 def fid_accepted(fid_feats: dict[str, np.ndarray], accepted: np.ndarray) -> dict[str, object]:
     """FID of the accepted drafts within the cached draft subsample against real test."""
-    from .fid import fid_from_features
-
     keep = accepted[fid_feats["draft_index"]]
-    return {"fid_accepted": fid_from_features(fid_feats["test"], fid_feats["drafts"][keep]) if keep.sum() >= 2
+    return {"fid_accepted": distances.frechet_distance(fid_feats["test"], fid_feats["drafts"][keep]) if keep.sum() >= 2
             else math.nan, "fid_n_drafts": int(keep.sum())}
 
 
 def _accuracy(net, x: np.ndarray, y: np.ndarray) -> float:
+    import torch  # here: the per-alpha metrics need no torch (an alpha edit should not wait ~3 s to import it)
+
     with torch.no_grad():
         pred = torch.cat([net(torch.as_tensor(x[i:i + 512])).argmax(1) for i in range(0, len(x), 512)])
     return float((pred.numpy() == y).mean())

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -181,6 +181,58 @@ def scale_grid(mixture: GaussianMixture, taus: np.ndarray) -> np.ndarray:
     return np.exp(np.linspace(log_lo, log_hi, count))
 
 
+@dataclass
+class VolumeDraws:
+    """The draws of `log_volumes` kept for later thresholds: -log p and -log q of each draw, and its stratum.
+
+    Every quantity here is free of tau, so the draws can be made once (rule metrics_base) and any tau's
+    estimate taken later from them alone (`estimates`, no density model needed).
+    """
+
+    score: np.ndarray  # (n,) -log p(y_i)
+    log_w: np.ndarray  # (n,) -log q(y_i)
+    n_j: np.ndarray  # (S,) draws per scale, in order (draw i belongs to stratum j by position)
+
+    def estimates(self, taus: Sequence[float]) -> list[VolumeEstimate]:
+        """log Vol{y : -log p(y) <= tau} for every tau (see `log_volumes`)."""
+        taus = np.asarray(taus, np.float64)
+        if np.isnan(taus).any():
+            raise ValueError("log_volumes: a tau is NaN")
+        n, stratum = len(self.score), np.repeat(np.arange(len(self.n_j)), self.n_j)
+        out = []
+        for tau in taus:
+            inside = self.score <= tau
+            if math.isinf(tau) and tau > 0:
+                out.append(VolumeEstimate(math.inf, 0.0, n, n))
+                continue
+            if not inside.any():
+                out.append(VolumeEstimate(-math.inf, math.inf, n, 0))
+                continue
+            top = self.log_w[inside].max()
+            w = np.where(inside, np.exp(self.log_w - top), 0.0)  # (n,) weights relative to the largest
+            mean = w.mean()
+            var = sum((k / n) ** 2 * w[stratum == j].var(ddof=1) / k for j, k in enumerate(self.n_j))
+            out.append(VolumeEstimate(float(top + math.log(mean)), float(math.sqrt(var) / mean), n,
+                                      int(inside.sum())))
+        return out
+
+
+def volume_draws(mixture: GaussianMixture, scales: np.ndarray, n: int, seed: int) -> VolumeDraws:
+    """n draws of the scale mixture sum_j (n_j / n) p_{s_j}, stratified, with -log p and -log q of each."""
+    scales = np.asarray(scales, np.float64)
+    if scales.ndim != 1 or not (scales > 0).all():
+        raise ValueError(f"scales must be a 1-d array of positive factors; got {scales}")
+    if n < 2 * len(scales):
+        raise ValueError(f"n = {n} draws cannot stratify over {len(scales)} scales; need n >= {2 * len(scales)}")
+    rng = np.random.default_rng(seed)
+    n_j = np.full(len(scales), n // len(scales)) + (np.arange(len(scales)) < n % len(scales))  # (S,)
+    y = np.concatenate([mixture.scaled(s).sample(k, rng) for s, k in zip(scales, n_j)])  # (n, d)
+    m = mixture.mahalanobis2(y)  # (n, K)
+    score = -_log_scale_mixture(mixture, m, np.ones(1), np.zeros(1))  # -log p(y), (n,)
+    log_w = -_log_scale_mixture(mixture, m, scales, np.log(n_j / n))  # -log q(y), (n,)
+    return VolumeDraws(score, log_w, n_j)
+
+
 def log_volumes(mixture: GaussianMixture, taus: np.ndarray, n: int, seed: int,
                 scales: np.ndarray | None = None) -> list[VolumeEstimate]:
     """log Vol{y : -log p(y) <= tau} for every tau, from one common set of n draws of the scale mixture.
@@ -195,31 +247,5 @@ def log_volumes(mixture: GaussianMixture, taus: np.ndarray, n: int, seed: int,
     taus = np.asarray(taus, np.float64)
     if np.isnan(taus).any():
         raise ValueError("log_volumes: a tau is NaN")
-    scales = scale_grid(mixture, taus) if scales is None else np.asarray(scales, np.float64)
-    if scales.ndim != 1 or not (scales > 0).all():
-        raise ValueError(f"scales must be a 1-d array of positive factors; got {scales}")
-    if n < 2 * len(scales):
-        raise ValueError(f"n = {n} draws cannot stratify over {len(scales)} scales; need n >= {2 * len(scales)}")
-    rng = np.random.default_rng(seed)
-    n_j = np.full(len(scales), n // len(scales)) + (np.arange(len(scales)) < n % len(scales))  # (S,)
-    stratum = np.repeat(np.arange(len(scales)), n_j)  # (n,)
-    y = np.concatenate([mixture.scaled(s).sample(k, rng) for s, k in zip(scales, n_j)])  # (n, d)
-    m = mixture.mahalanobis2(y)  # (n, K)
-    score = -_log_scale_mixture(mixture, m, np.ones(1), np.zeros(1))  # -log p(y), (n,)
-    log_w = -_log_scale_mixture(mixture, m, scales, np.log(n_j / n))  # -log q(y), (n,)
-
-    out = []
-    for tau in taus:
-        inside = score <= tau
-        if math.isinf(tau) and tau > 0:
-            out.append(VolumeEstimate(math.inf, 0.0, n, n))
-            continue
-        if not inside.any():
-            out.append(VolumeEstimate(-math.inf, math.inf, n, 0))
-            continue
-        top = log_w[inside].max()
-        w = np.where(inside, np.exp(log_w - top), 0.0)  # (n,) weights relative to the largest
-        mean = w.mean()
-        var = sum((k / n) ** 2 * w[stratum == j].var(ddof=1) / k for j, k in enumerate(n_j))
-        out.append(VolumeEstimate(float(top + math.log(mean)), float(math.sqrt(var) / mean), n, int(inside.sum())))
-    return out
+    scales = scale_grid(mixture, taus) if scales is None else scales
+    return volume_draws(mixture, scales, n, seed).estimates(taus)

@@ -128,7 +128,8 @@ def test_split_extras_round_trip_and_are_checked(tmp_path):
 
 def test_a_checkpoint_of_another_dataset_is_the_file_blamed(tiny_run, tmp_path):
     from dualspace.io import CheckpointError
-    from dualspace.stages.density import calibrate
+    from dualspace.artifacts import ArtifactError
+    from dualspace.stages.density import calibrate, score_pairs
     from dualspace.stages.features import dump_pairs
 
     d, h = tiny_run / "results/digits", tiny_run / "results/hapt"
@@ -139,8 +140,14 @@ def test_a_checkpoint_of_another_dataset_is_the_file_blamed(tiny_run, tmp_path):
                                               r"dataset='hapt'"):
         dump_pairs(h / "generator/model.pt", d / "phi/phi.pt", d / "data/calib.h5", tmp_path / "p.h5", "digits")
     with pytest.raises(CheckpointError, match=rf"MDN checkpoint {h}/mdn/model\.pt was trained for dataset='hapt'"):
-        calibrate(h / "mdn/model.pt", d / "pairs/calib.h5", 0.9, "class", tmp_path / "tau.csv", dataset="digits")
-    assert not (tmp_path / "p.h5").exists() and not (tmp_path / "tau.csv").exists()
+        score_pairs(h / "mdn/model.pt", d / "pairs/calib.h5", tmp_path / "s.h5", dataset="digits")
+    with pytest.raises(ArtifactError, match=rf"pair scores {h}/conformal/scores_calib\.h5: it belongs to dataset "
+                                            r"'hapt', but 'digits' is expected"):
+        calibrate(h / "conformal/scores_calib.h5", 0.9, "class", tmp_path / "tau.csv", dataset="digits")
+    with pytest.raises(ArtifactError, match=rf"pair scores {d}/conformal/scores_test\.h5 score the 'test' split, "
+                                            r"but 'calib' is expected"):
+        calibrate(d / "conformal/scores_test.h5", 0.9, "class", tmp_path / "tau.csv", dataset="digits")
+    assert not any((tmp_path / f).exists() for f in ("p.h5", "s.h5", "tau.csv"))
 
 
 @pytest.mark.parametrize("name", ["generator/model.pt", "phi/phi.pt", "mdn/model.pt"])

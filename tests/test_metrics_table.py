@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dualspace.conformal import ThresholdTable, accept
-from dualspace.metrics import metrics_table
+from dualspace.metrics import class_volume_draws, metrics_table
 
 MEANS = np.array([[0.0, 0.0], [5.0, 5.0]])
 SIGMA = 0.7
@@ -41,6 +41,12 @@ def disk_log_area(tau: float) -> float:
     return math.log(math.pi * 2 * SIGMA**2 * (tau - math.log(2 * math.pi * SIGMA**2)))
 
 
+def volumes(tables, drafts, n):
+    """Each class's volume draws with the proposal bracketing the tables' thresholds of that class."""
+    ranges = {c: [min(t.tau[c] for t in tables), max(t.tau[c] for t in tables)] for c in (0, 1)}
+    return class_volume_draws(GaussianMDN(), drafts.class_e, ranges, n, seed=0)
+
+
 @pytest.fixture
 def case():
     rng = np.random.default_rng(3)
@@ -57,8 +63,8 @@ def case():
 def test_rows_match_a_hand_computation(case):
     test_y, test_label, test_s, drafts, table = case
     ok = accept(drafts.score, drafts.label, table)
-    rows = metrics_table("toy", [table], {0.8: ok}, test_s, test_y, test_label, drafts, GaussianMDN(),
-                         prdc_k=2, volume_samples=20000, seed=0)
+    rows = metrics_table("toy", [table], {0.8: ok}, test_s, test_y, test_label, drafts,
+                         volumes([table], drafts, 20000), prdc_k=2)
     assert [r["class"] for r in rows] == ["0", "1", "all"]
     n_test, n_calib = [7, 5], [9, 4]
     covered_all = []
@@ -111,8 +117,8 @@ def test_log_volume_rises_with_alpha_past_the_models_own_scores(case):
     tables = [ThresholdTable(a, np.array([0, 1]), np.array([9, 4]), np.array([8, 4]), t)
               for a, t in zip((0.5, 0.8, 0.9, 0.95), taus)]
     accepted = {t.alpha: accept(drafts.score, drafts.label, t) for t in tables}
-    rows = metrics_table("toy", tables, accepted, test_s, test_y, test_label, drafts, GaussianMDN(), prdc_k=2,
-                         volume_samples=4000, seed=0)
+    rows = metrics_table("toy", tables, accepted, test_s, test_y, test_label, drafts, volumes(tables, drafts, 4000),
+                         prdc_k=2)
     lv = [r["log_volume"] for r in rows if r["class"] == "0"]
     assert all(b > a + 0.3 for a, b in zip(lv, lv[1:]))
     for r, t in zip([r for r in rows if r["class"] == "0"], taus):
@@ -124,8 +130,12 @@ def test_volume_draw_leaves_the_global_rng_alone(case):
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
+    np.random.seed(5)
+    np_before = np.random.rand(3)
+    np.random.seed(5)
     metrics_table("toy", [table], {0.8: accept(drafts.score, drafts.label, table)}, test_s, test_y, test_label,
-                  drafts, GaussianMDN(), prdc_k=2, volume_samples=100, seed=0)
+                  drafts, volumes([table], drafts, 100), prdc_k=2)
+    assert np.array_equal(np.random.rand(3), np_before)
     assert torch.equal(torch.rand(3), before)
 
 

@@ -96,9 +96,11 @@ def test_metrics_table(tiny_run):
         else:  # train-synthetic-test-real and its references, as accuracies
             for col in ("trtr_acc", "trts_acc"):
                 assert pooled[col].between(0, 1).all(), col
-            # tstr is left empty (NaN) where fewer than 10 drafts were accepted
-            ok = pooled["n_accepted"] >= 10
-            assert pooled.loc[ok, "tstr_acc"].between(0, 1).all() and pooled.loc[~ok, "tstr_acc"].isna().all()
+            # tstr (its own table, per alpha) is left empty (NaN) where fewer than 10 drafts were accepted
+            tstr = pd.read_csv(tiny_run / f"results/{ds}/tstr.csv").set_index("alpha")
+            assert list(tstr.index) == ALPHAS and (tstr["n_accepted"] == pooled["n_accepted"]).all()
+            ok = tstr["n_accepted"] >= 10
+            assert tstr.loc[ok, "tstr_acc"].between(0, 1).all() and tstr.loc[~ok, "tstr_acc"].isna().all()
         # the coverage column agrees with the tau files and the region sizes with the acceptance files
         for alpha in ALPHAS:
             acc = pd.read_csv(tiny_run / f"results/{ds}/regions/alpha{alpha}/acceptance.csv")
@@ -150,9 +152,12 @@ def test_changing_alphas_reruns_only_calibration_and_regions(tiny_run):
     (tiny_run / "alphas.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake("-n", "--configfile", "alphas.yaml", cwd=tiny_run, check=True)
     jobs = job_counts(proc.stdout)
-    assert set(jobs) == {"calibrate", "select_region", "metrics_alpha", "metrics", "figures", "all", "total"}, jobs
-    # alpha 0.7 for both datasets; the metrics of alphas 0.5 and 0.9 and the alpha-free columns are kept
+    assert set(jobs) == {"calibrate", "select_region", "metrics_alpha", "metrics", "figures", "tstr_alpha", "tstr",
+                         "all", "total"}, jobs
+    # alpha 0.7 for both datasets (TSTR: hapt only); the metrics of alphas 0.5 and 0.9, the alpha-free columns,
+    # the scores and the volume draws are kept
     assert jobs["calibrate"] == 2 and jobs["select_region"] == 2 and jobs["metrics_alpha"] == 2
+    assert jobs["tstr_alpha"] == 1 and jobs["tstr"] == 1
 
 
 def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
@@ -166,7 +171,7 @@ def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
 
 # every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more; the
 # self-consuming loops judge every generation's samples (7 sample sets in the tiny run) by the digits region
-AFTER_MDN = {"train_mdn": 1, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics_base": 1,
+AFTER_MDN = {"train_mdn": 1, "pair_scores": 2, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics_base": 1,
              "metrics_alpha": 4, "metrics": 1, "figures": 1,
              "fidelity": 1, "madness_metrics": 7, "madness_summary": 1, "all": 1}
 

@@ -1,4 +1,5 @@
-"""rules fid_features and metrics (workflow/rules/metrics.smk)."""
+"""rules fid_features, metrics_base, metrics_alpha, tstr_alpha and fidelity (workflow/rules/metrics.smk). The
+per-alpha stages import no torch: an alpha edit waits on them."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..artifacts import ArtifactError, DraftSamples, DraftScores, Pairs, Region
+from ..artifacts import ArtifactError, DraftSamples, DraftScores, Pairs, PairScores, Region
 from ..conformal import ThresholdTable, accept
 from ..data import read_split
-from ..density import load_mdn, scores
-from ..features import Phi
 from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
-from ..metrics import (base_metrics, cluster_band_sigma, fid_accepted, fid_all, metrics_table,
+from ..metrics import (base_metrics, class_volume_draws, cluster_band_sigma, fid_accepted, fid_all, metrics_table,
                        real_trained_accuracies, tstr_accuracy)
+from ..volume import VolumeDraws
 
 log = logging.getLogger("dualspace")
 
@@ -38,66 +38,109 @@ def fid_features(samples_h5: str | Path, test_h5: str | Path, out_h5: str | Path
              {"extractor": desc, "drafts": str(samples_h5), "test": str(test_h5)})
 
 
+def _score_pools(cal: PairScores, mode: str) -> dict[int, np.ndarray]:
+    # the calibration scores a class's threshold is drawn from: its own, or all classes' in marginal mode
+    n_classes = int(cal.attrs["n_classes"])
+    return {c: cal.score if mode == "marginal" else cal.score[cal.label == c] for c in range(n_classes)}
+
+
 def metrics_base(dataset: str, test_pairs_h5: str | Path, samples_h5: str | Path, scores_h5: str | Path,
-                 out_json: str | Path, fid_h5: str | Path | None = None, phi_pt: str | Path | None = None,
-                 test_h5: str | Path | None = None) -> None:
-    """rule metrics_base: the alpha-independent columns of metrics.csv, once per dataset (JSON, by class and
-    "all"): distances of all drafts to real test; images add fid_all, series trtr_acc / trts_acc."""
+                 mdn_pt: str | Path, calib_scores_h5: str | Path, out_json: str | Path, out_volumes_h5: str | Path,
+                 mode: str = "class", seed: int = 0, volume_samples: int = 4000, fid_h5: str | Path | None = None,
+                 phi_pt: str | Path | None = None, test_h5: str | Path | None = None) -> None:
+    """rule metrics_base: what every alpha's rows share, once per dataset.
+
+    `out_json`: the alpha-independent columns (by class and "all"): distances of all drafts to real test;
+    images add fid_all, series trtr_acc / trts_acc. `out_volumes_h5`: each class's region-volume draws
+    (`metrics.class_volume_draws`, seed + c), the proposal fixed by the class's calibration score range, so
+    every alpha's volume is read off the same draws and rises with alpha.
+    """
+    from ..density import load_mdn  # torch: this job runs once per dataset, not per alpha
+
     drafts = DraftScores.read(scores_h5, dataset=dataset)
     test = Pairs.read(test_pairs_h5, dataset=dataset)
     base = base_metrics(test.y, test.label, drafts)
     if fid_h5 is not None:
         base["all"].update(fid_all(read_h5(fid_h5), read_h5_attrs(fid_h5)["extractor"]))
     if phi_pt is not None and test_h5 is not None:
+        from ..features import Phi
+
         real, _ = read_split(test_h5, dataset=dataset, split="test")
         x = DraftSamples.read(samples_h5, dataset=dataset).x
         base["all"].update(real_trained_accuracies(Phi.load(phi_pt, dataset=dataset), x, drafts.label, real.x,
                                                    real.label))
+    pools = _score_pools(PairScores.read(calib_scores_h5, dataset=dataset, split="calib"), mode)
+    tau_ranges = {c: [p.min(), p.max()] if len(p) else [] for c, p in pools.items()}
+    draws = class_volume_draws(load_mdn(mdn_pt, dataset=dataset), drafts.class_e, tau_ranges, volume_samples, seed)
+    write_h5(out_volumes_h5, {f"class{c}_{k}": getattr(d, k) for c, d in draws.items()
+                              for k in ("score", "log_w", "n_j")},
+             {"dataset": dataset, "n_classes": len(draws), "mode": mode, "seed": seed})
     with atomic_path(out_json) as tmp:
         Path(tmp).write_text(json.dumps(base, indent=1, sort_keys=True))
 
 
-def metrics_alpha(dataset: str, alpha: float, tau_csv: str | Path, base_json: str | Path, mdn_pt: str | Path,
-                  test_pairs_h5: str | Path, calib_pairs_h5: str | Path, samples_h5: str | Path,
+def read_volume_draws(path: str | Path, dataset: str, n_classes: int) -> dict[int, VolumeDraws]:
+    """The region-volume draws metrics_base wrote, by class."""
+    arrays, attrs = read_h5(path), read_h5_attrs(path)
+    if attrs.get("dataset") != dataset or attrs.get("n_classes") != n_classes:
+        raise ArtifactError(f"volume draws {path} are of dataset '{attrs.get('dataset')}' with "
+                            f"{attrs.get('n_classes')} classes, not '{dataset}' with {n_classes}. Delete it and "
+                            f"rerun `snakemake {path}`")
+    return {c: VolumeDraws(*(arrays[f"class{c}_{k}"] for k in ("score", "log_w", "n_j"))) for c in range(n_classes)}
+
+
+def metrics_alpha(dataset: str, alpha: float, tau_csv: str | Path, base_json: str | Path, volumes_h5: str | Path,
+                  test_pairs_h5: str | Path, test_scores_h5: str | Path, calib_scores_h5: str | Path,
                   scores_h5: str | Path, test_h5: str | Path, calib_h5: str | Path, out_csv: str | Path,
-                  seed: int = 0, fid_h5: str | Path | None = None, phi_pt: str | Path | None = None,
-                  mode: str = "class", cluster_boot: int = 500) -> None:
+                  seed: int = 0, fid_h5: str | Path | None = None, mode: str = "class",
+                  cluster_boot: int = 500) -> None:
     """rule metrics_alpha: the rows of one alpha (one per class and `all`), so an alpha edit recomputes that alpha.
 
-    Images add fid_accepted (from `fid_h5`, on the `all` row), series tstr_acc (`phi_pt`). Where the calib and
-    test split files carry groups (subjects), the coverage band's sigma is the subject-level cluster bootstrap.
-    Each class's volume proposal is fixed by its calibration score range, so volumes of separate alphas share
-    their draws and rise with alpha.
+    Everything here is read from files made once per dataset (scores of calib and test, volume draws, the
+    alpha-free columns): no model is loaded. Images add fid_accepted (from `fid_h5`, on the `all` row). Where
+    the calib and test split files carry groups (subjects), the coverage band's sigma is the subject-level
+    cluster bootstrap.
     """
-    mdn = load_mdn(mdn_pt, dataset=dataset)
-    test = Pairs.read(test_pairs_h5, dataset=dataset, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
+    test = Pairs.read(test_pairs_h5, dataset=dataset)
+    test_sc = PairScores.read(test_scores_h5, dataset=dataset, split="test")
+    cal = PairScores.read(calib_scores_h5, dataset=dataset, split="calib")
+    if not np.array_equal(test_sc.label, test.label):
+        raise ArtifactError(f"pair scores {test_scores_h5} do not score the pairs of {test_pairs_h5} (labels differ); "
+                            f"delete it and rerun `snakemake {test_scores_h5}`")
     drafts = DraftScores.read(scores_h5, dataset=dataset)
     table = ThresholdTable.from_csv(tau_csv, alpha)
     accepted = accept(drafts.score, drafts.label, table)
-    calib = Pairs.read(calib_pairs_h5, dataset=dataset, y_dim=mdn.y_dim, cond_dim=mdn.cond_dim)
-    test_s, cal_s, cal_label = scores(mdn, test.y, test.e), scores(mdn, calib.y, calib.e), calib.label
-    n_classes = int(calib.attrs["n_classes"])
-    # every rank-rule threshold is a calibration score: of its class, or of all classes in marginal mode
-    pools = {c: cal_s if mode == "marginal" else cal_s[cal_label == c] for c in range(n_classes)}
-    tau_ranges = {c: [p.min(), p.max()] if len(p) else [] for c, p in pools.items()}
-    real = read_split(test_h5, dataset=dataset, split="test")[0]
+    n_classes = int(cal.attrs["n_classes"])
+    real_groups = read_split(test_h5, dataset=dataset, split="test")[0].groups
     calib_groups = read_split(calib_h5, dataset=dataset, split="calib")[0].groups
     cluster = None
-    if real.groups is not None and calib_groups is not None:
-        cluster = {alpha: cluster_band_sigma(cal_s, cal_label, calib_groups, test_s, test.label, real.groups, alpha,
-                                             n_classes, mode, cluster_boot, seed)}
+    if real_groups is not None and calib_groups is not None:
+        cluster = {alpha: cluster_band_sigma(cal.score, cal.label, calib_groups, test_sc.score, test.label,
+                                             real_groups, alpha, n_classes, mode, cluster_boot, seed)}
     base = json.loads(Path(base_json).read_text())
-    rows = metrics_table(dataset, [table], {alpha: accepted}, test_s, test.y, test.label, drafts, mdn, seed=seed,
-                         cluster_sigmas=cluster, base=base, tau_ranges=tau_ranges)
-    pooled = rows[-1]
+    rows = metrics_table(dataset, [table], {alpha: accepted}, test_sc.score, test.y, test.label, drafts,
+                         read_volume_draws(volumes_h5, dataset, n_classes), cluster_sigmas=cluster, base=base)
     if fid_h5 is not None:
-        pooled.update(fid_accepted(read_h5(fid_h5), accepted))
-    if phi_pt is not None:
-        x = DraftSamples.read(samples_h5, dataset=dataset).x
-        pooled["tstr_acc"] = tstr_accuracy(Phi.load(phi_pt, dataset=dataset), x, drafts.label, accepted, real.x,
-                                           real.label, seed)
+        rows[-1].update(fid_accepted(read_h5(fid_h5), accepted))
     with atomic_path(out_csv) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+
+
+def tstr_alpha(dataset: str, alpha: float, tau_csv: str | Path, phi_pt: str | Path, samples_h5: str | Path,
+               scores_h5: str | Path, test_h5: str | Path, out_csv: str | Path, seed: int = 0) -> None:
+    """rule tstr_alpha: train-synthetic-test-real of one alpha (series): a fresh classifier of phi's architecture
+    trained on the accepted drafts, tested on real test (empty under 10 accepted drafts). Its own job, beside
+    metrics_alpha: it trains a network, and metrics.csv and the figures do not wait for it."""
+    from ..features import Phi
+
+    drafts = DraftScores.read(scores_h5, dataset=dataset)
+    accepted = accept(drafts.score, drafts.label, ThresholdTable.from_csv(tau_csv, alpha))
+    real = read_split(test_h5, dataset=dataset, split="test")[0]
+    x = DraftSamples.read(samples_h5, dataset=dataset).x
+    acc = tstr_accuracy(Phi.load(phi_pt, dataset=dataset), x, drafts.label, accepted, real.x, real.label, seed)
+    with atomic_path(out_csv) as tmp:
+        pd.DataFrame([{"dataset": dataset, "alpha": alpha, "n_accepted": int(accepted.sum()), "tstr_acc": acc}]
+                     ).to_csv(tmp, index=False, float_format="%.6g")
 
 
 def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | Path, region_h5: str | Path,

@@ -53,10 +53,20 @@ def job_mb(script_mb):
 
 
 def metrics_extra_inputs(wc):
-    """FID features for images; phi (TSTR) for series."""
+    """FID features for images; phi (TRTR / TRTS) for series."""
     if REGISTRY[wc.ds].kind == "image":
         return {"fid": f"results/{wc.ds}/fid/features.h5"}
     return {"phi": f"results/{wc.ds}/phi/phi.pt"}
+
+
+def fid_inputs(wc):
+    """FID features for images (fid_accepted); nothing for series."""
+    return {"fid": f"results/{wc.ds}/fid/features.h5"} if REGISTRY[wc.ds].kind == "image" else {}
+
+
+def tstr_targets(datasets):
+    """results/{ds}/tstr.csv of the series datasets (TSTR trains a classifier on raw series drafts)."""
+    return [f"results/{ds}/tstr.csv" for ds in datasets if REGISTRY[ds].kind == "series"]
 
 
 # The trajectory study (workflow/rules/trajectory.smk): its config section and input functions.

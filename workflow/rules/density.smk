@@ -24,10 +24,28 @@ rule train_mdn:
         "../scripts/train_mdn.py"
 
 
-rule calibrate:
+# Scores of calib and test pairs, once: every alpha's thresholds and metrics read them without loading the MDN.
+rule pair_scores:
     input:
         mdn="results/{ds}/mdn/model.pt",
-        pairs="results/{ds}/pairs/calib.h5",
+        pairs="results/{ds}/pairs/{split}.h5",
+    output:
+        "results/{ds}/conformal/scores_{split}.h5",
+    log:
+        "results/{ds}/logs/pair_scores_{split}.log",
+    threads: 1
+    resources:
+        mem_mb=job_mb(1000),
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../scripts/pair_scores.py"
+
+
+rule calibrate:
+    input:
+        scores="results/{ds}/conformal/scores_calib.h5",
     output:
         "results/{ds}/conformal/tau_alpha{alpha}.csv",
     params:
