@@ -158,8 +158,11 @@ def config_problems_memo(config: Mapping[str, Any], schema_path: str | Path, mem
         return []
     problems = config_problems(config, schema_path)
     if not problems:
-        mark.parent.mkdir(parents=True, exist_ok=True)
-        mark.touch()
+        try:
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.touch()
+        except OSError:  # a read-only checkout: check every time
+            pass
     return problems
 
 

@@ -261,3 +261,14 @@ def test_the_memoised_config_check_finds_what_the_full_check_finds(tmp_path):
     schema = tmp_path / "schema.yaml"  # another schema file: checked again, its own mark
     schema.write_text(SCHEMA.read_text() + "\n# edited\n")
     assert config_problems_memo(good, schema, tmp_path) == [] and len(set(tmp_path.iterdir()) - marks) == 2
+
+
+def test_the_config_check_runs_where_its_memo_cannot_be_written(tmp_path):
+    from dualspace.config import config_problems_memo
+
+    blocker = tmp_path / "memo"
+    blocker.write_text("a file where the memo folder would go")
+    bad = _default_config()
+    bad["alphas"] = [0.5, 1.5]
+    assert config_problems_memo(_default_config(), SCHEMA, blocker) == []
+    assert any(p.startswith("config key alphas[1]") for p in config_problems_memo(bad, SCHEMA, blocker))
