@@ -110,13 +110,13 @@ def test_outputs_equal_a_local_run(runs):
 
 
 def test_failing_rule_fails_the_run(runs):
-    """A calib pair dump that is not HDF5: calibrate fails inside its SLURM job, the run exits non-zero,
+    """A calibration score file that is not HDF5: calibrate fails inside its SLURM job, the run exits non-zero,
     the tau table is not left behind, and the job is recorded as FAILED by the scheduler."""
     slurm, _, _ = runs
-    pairs = slurm / "results/digits/pairs/calib.h5"
-    stat = pairs.stat()
-    pairs.write_bytes(b"not an HDF5 file")
-    os.utime(pairs, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime: only the missing output reruns
+    scores = slurm / "results/digits/conformal/scores_calib.h5"  # calibrate's input
+    stat = scores.stat()
+    scores.write_bytes(b"not an HDF5 file")
+    os.utime(scores, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime: only the missing output reruns
     tau = slurm / "results/digits/conformal/tau_alpha0.9.csv"
     tau.unlink()
     before = set(_jobcomp())
@@ -126,4 +126,4 @@ def test_failing_rule_fails_the_run(runs):
     assert not tau.exists()
     new = {j: s for j, s in _jobcomp().items() if j not in before}
     assert list(new.values()) == ["FAILED"], new
-    assert "calib.h5" in proc.stdout + proc.stderr
+    assert "scores_calib.h5" in proc.stdout + proc.stderr
