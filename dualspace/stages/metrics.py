@@ -38,10 +38,12 @@ def fid_features(samples_h5: str | Path, test_h5: str | Path, out_h5: str | Path
              {"extractor": desc, "drafts": str(samples_h5), "test": str(test_h5)})
 
 
-def _score_pools(cal: PairScores, mode: str) -> dict[int, np.ndarray]:
-    # the calibration scores a class's threshold is drawn from: its own, or all classes' in marginal mode
+def _threshold_ranges(cal: PairScores, mode: str) -> dict[int, list[float]]:
+    # [smallest, largest] of the calibration scores a class's threshold is drawn from (its own, or all classes'
+    # in marginal mode): every rank-rule threshold lies there; empty for a class without calibration points
     n_classes = int(cal.attrs["n_classes"])
-    return {c: cal.score if mode == "marginal" else cal.score[cal.label == c] for c in range(n_classes)}
+    pools = {c: cal.score if mode == "marginal" else cal.score[cal.label == c] for c in range(n_classes)}
+    return {c: [p.min(), p.max()] if len(p) else [] for c, p in pools.items()}
 
 
 def metrics_base(dataset: str, test_pairs_h5: str | Path, samples_h5: str | Path, scores_h5: str | Path,
@@ -69,8 +71,7 @@ def metrics_base(dataset: str, test_pairs_h5: str | Path, samples_h5: str | Path
         x = DraftSamples.read(samples_h5, dataset=dataset).x
         base["all"].update(real_trained_accuracies(Phi.load(phi_pt, dataset=dataset), x, drafts.label, real.x,
                                                    real.label))
-    pools = _score_pools(PairScores.read(calib_scores_h5, dataset=dataset, split="calib"), mode)
-    tau_ranges = {c: [p.min(), p.max()] if len(p) else [] for c, p in pools.items()}
+    tau_ranges = _threshold_ranges(PairScores.read(calib_scores_h5, dataset=dataset, split="calib"), mode)
     draws = class_volume_draws(load_mdn(mdn_pt, dataset=dataset), drafts.class_e, tau_ranges, volume_samples, seed)
     write_h5(out_volumes_h5, {f"class{c}_{k}": getattr(d, k) for c, d in draws.items()
                               for k in ("score", "log_w", "n_j")},
