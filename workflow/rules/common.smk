@@ -52,16 +52,14 @@ def job_mb(script_mb):
     return int(script_mb) + JOBSTEP_MB
 
 
-def metrics_extra_inputs(wc):
-    """FID features for images; phi (TRTR / TRTS) for series."""
-    if REGISTRY[wc.ds].kind == "image":
-        return {"fid": f"results/{wc.ds}/fid/features.h5"}
-    return {"phi": f"results/{wc.ds}/phi/phi.pt"}
-
-
 def fid_inputs(wc):
     """FID features for images (fid_accepted); nothing for series."""
     return {"fid": f"results/{wc.ds}/fid/features.h5"} if REGISTRY[wc.ds].kind == "image" else {}
+
+
+def metrics_extra_inputs(wc):
+    """FID features for images; phi (TRTR / TRTS) for series."""
+    return fid_inputs(wc) or {"phi": f"results/{wc.ds}/phi/phi.pt"}
 
 
 def tstr_targets(datasets):
