@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 
-def _save(fig, path: str | Path) -> None:
+def save(fig, path: str | Path) -> None:
+    """Write `fig` to `path` as a PNG (atomically) and close it; every figure of every study goes through here."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -54,7 +55,7 @@ def representatives_figure(x: np.ndarray, reps: dict[int, np.ndarray], class_nam
                     ax.set_title(names[j], fontsize=8)
             axes[c, 0].set_ylabel(class_names[c], rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 # seaborn's "whitegrid" style in its "paper" context, as plain rcParams: importing seaborn (and scipy.stats with
@@ -73,7 +74,8 @@ _STYLE = {
 }
 
 
-def _style() -> None:
+def style() -> None:
+    """Set the shared figure style (`_STYLE`); call it before creating a figure."""
     plt.rcParams.update(_STYLE)
 
 
@@ -84,7 +86,7 @@ def _class_colours(classes) -> dict:
 
 def calibration_curve(df, path: str | Path) -> None:
     """Pooled test coverage against alpha, with the guaranteed band [alpha, alpha + 1/(n + 1)]."""
-    _style()
+    style()
     pooled = df[df["class"] == "all"].sort_values("alpha")
     fig, ax = plt.subplots(figsize=(4, 4))
     a = pooled["alpha"].to_numpy()
@@ -96,13 +98,13 @@ def calibration_curve(df, path: str | Path) -> None:
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="alpha", ylabel="empirical coverage",
            title=f"{df['dataset'].iloc[0]}: calibration")
     ax.legend(loc="upper left", fontsize=7)
-    _save(fig, path)
+    save(fig, path)
 
 
 def class_coverage(df, path: str | Path) -> None:
     """Per-class test coverage for each alpha (one column per alpha, points jittered sideways); the line marks
     alpha."""
-    _style()
+    style()
     per = df[df["class"] != "all"]
     alphas = sorted(per["alpha"].unique())
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
@@ -116,12 +118,12 @@ def class_coverage(df, path: str | Path) -> None:
     ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
     ax.set(title=f"{df['dataset'].iloc[0]}: per-class coverage (line: alpha)", xlabel="alpha", ylabel="test coverage")
     ax.legend(title="class", fontsize=6, ncol=2, loc="lower right")
-    _save(fig, path)
+    save(fig, path)
 
 
 def acceptance_rate(df, path: str | Path) -> None:
     """Share of drafts inside the region, per class and pooled, against alpha."""
-    _style()
+    style()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     per = df[df["class"] != "all"]
     for c, colour in _class_colours(per["class"].unique()).items():
@@ -132,12 +134,12 @@ def acceptance_rate(df, path: str | Path) -> None:
     ax.set(title=f"{df['dataset'].iloc[0]}: draft acceptance", xlabel="alpha", ylabel="acceptance rate",
            ylim=(0, 1.02))
     ax.legend(title="class", fontsize=6, ncol=2)
-    _save(fig, path)
+    save(fig, path)
 
 
 def distances(df, path: str | Path) -> None:
     """MMD^2 and Frechet distance to the real test split: all drafts against the accepted ones, per alpha."""
-    _style()
+    style()
     pooled = df[df["class"] == "all"].sort_values("alpha")
     fig, axes = plt.subplots(1, 2, figsize=(7, 3))
     for ax, (key, label) in zip(axes, [("mmd_phi", "MMD$^2$ (RBF)"), ("fd_phi", "Frechet distance")]):
@@ -146,20 +148,20 @@ def distances(df, path: str | Path) -> None:
         ax.set(xlabel="alpha", title=label)
         ax.legend(fontsize=7)
     fig.suptitle(f"{df['dataset'].iloc[0]}: distance to real test data in phi-space (y)", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def projection(y: np.ndarray, accepted: np.ndarray, real_y: np.ndarray, alpha: float, title: str,
                path: str | Path) -> None:
     """Accepted vs rejected drafts and real test points on the first two (whitened) PCA axes of phi."""
-    _style()
+    style()
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.scatter(y[~accepted, 0], y[~accepted, 1], s=4, c="tab:red", alpha=0.5, label="rejected drafts")
     ax.scatter(y[accepted, 0], y[accepted, 1], s=4, c="tab:blue", alpha=0.4, label="accepted drafts")
     ax.scatter(real_y[:, 0], real_y[:, 1], s=5, c="black", marker="x", alpha=0.5, label="real test")
     ax.set(xlabel="PC 1 of phi", ylabel="PC 2 of phi", title=f"{title}, alpha = {alpha}")
     ax.legend(fontsize=7, markerscale=2)
-    _save(fig, path)
+    save(fig, path)
 
 
 def fidelity_figure(sets: dict[str, list[dict[str, np.ndarray]]], kind: str, class_names: list[str],
@@ -218,4 +220,4 @@ def fidelity_figure(sets: dict[str, list[dict[str, np.ndarray]]], kind: str, cla
         axes[0, 0].set_title("radial spectrum (log)\nradius, cycles / image", fontsize=6)
         axes[0, 0].legend(fontsize=5)
     fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    save(fig, path)

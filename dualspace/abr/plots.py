@@ -8,7 +8,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..plots import _save
+from ..plots import save
 import matplotlib.pyplot as plt  # noqa: E402  (after dualspace.plots, which selects the Agg backend)
 from .evaluate import INTENSITY, NOISE, THRESHOLD  # noqa: E402
 from .peaks import pick_peaks  # noqa: E402
@@ -50,7 +50,7 @@ def waveforms(test: Mapping[str, np.ndarray], drafts: Mapping[str, Mapping[str, 
         ax.tick_params(labelsize=6)
     axes[-1, 0].set_xlabel("time (ms)", fontsize=8)
     fig.suptitle("abr_simulated: real vs generated waveforms, normal hearing (v: picked peaks I, III, V)", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def _binned_latency(static: np.ndarray, latency: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -81,7 +81,7 @@ def latency_intensity(test: Mapping[str, np.ndarray], drafts: Mapping[str, Mappi
     ax.set_ylabel("wave V latency (ms)")
     ax.set_title("latency-intensity, normal hearing", fontsize=9)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save(fig, path)
 
 
 def static_pairs(real: np.ndarray, fake: np.ndarray, path: str | Path, max_points: int = 600) -> None:
@@ -107,7 +107,7 @@ def static_pairs(real: np.ndarray, fake: np.ndarray, path: str | Path, max_point
             if j == 0:
                 ax.set_ylabel(STATIC_NAMES[i], fontsize=6)
     fig.suptitle("static parameters: real test (grey) vs joint-mode draws (orange)", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def training_curves(history: Mapping[str, list[dict]], path: str | Path) -> None:
@@ -122,7 +122,7 @@ def training_curves(history: Mapping[str, list[dict]], path: str | Path) -> None
         ax.set_xlabel("epoch", fontsize=7)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=7)
-    _save(fig, path)
+    save(fig, path)
 
 
 def epl_sweep(sweep, latency_ms: np.ndarray, fs_hz: float, path: str | Path) -> None:
@@ -140,4 +140,4 @@ def epl_sweep(sweep, latency_ms: np.ndarray, fs_hz: float, path: str | Path) -> 
     ax.set_xlabel("time (ms)")
     ax.set_yticks([])
     ax.set_title(f"{Path(sweep.path).name}: tracked wave per level", fontsize=9)
-    _save(fig, path)
+    save(fig, path)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from ..plots import _save, plt
+from ..plots import save, plt
 
 PANELS = [("fid", "FID (LeNet features)"), ("recall", "recall (k-NN)"), ("precision", "precision (k-NN)"),
           ("coverage", "coverage (k-NN)"), ("class_accuracy", "class accuracy (LeNet)"),
@@ -46,7 +46,7 @@ def curves_figure(table: pd.DataFrame, path: str | Path, title: str) -> None:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def spectra_figure(spectra: Mapping[str, Sequence[Mapping[str, np.ndarray]]], path: str | Path, title: str) -> None:
@@ -70,7 +70,7 @@ def spectra_figure(spectra: Mapping[str, Sequence[Mapping[str, np.ndarray]]], pa
     axes[0, 0].set_ylabel("eigenvalue")
     fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def samples_figure(samples: Sequence[Mapping[str, np.ndarray]], path: str | Path, title: str,
@@ -91,4 +91,4 @@ def samples_figure(samples: Sequence[Mapping[str, np.ndarray]], path: str | Path
                     ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray", vmin=0, vmax=1)
         axes[g, 0].set_ylabel(f"gen {g}", fontsize=7, rotation=0, labelpad=14)
     fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    save(fig, path)

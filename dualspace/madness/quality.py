@@ -75,7 +75,7 @@ def tsne_figure(real_f: np.ndarray, fake_f: np.ndarray, out_png: str | Path, tit
     with labels, each class's digit is written at the median of its points."""
     from sklearn.manifold import TSNE
 
-    from ..plots import _save, plt
+    from ..plots import save, plt
 
     rng = np.random.default_rng(seed)
     real_f, real_label = _subsample(np.asarray(real_f, np.float64), real_label, max_points, rng)
@@ -97,4 +97,4 @@ def tsne_figure(real_f: np.ndarray, fake_f: np.ndarray, out_png: str | Path, tit
     ax.set_yticks([])
     ax.legend(loc="best", fontsize=8, markerscale=2)
     ax.set_title(title, fontsize=9)
-    _save(fig, out_png)
+    save(fig, out_png)

@@ -13,7 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..plots import _save, _style
+from ..plots import save, style
 from .evaluate import responsibility_entropies
 import matplotlib.pyplot as plt  # noqa: E402  (after dualspace.plots, which selects the Agg backend)
 from matplotlib.lines import Line2D  # noqa: E402
@@ -151,7 +151,7 @@ def channel_latents_grid(mu_sel, channel, label, K: int, path: str | Path,
     """K panels (near-square grid), one per channel: the latent means (N, D) of the examples routed to it,
     mu_sel[i] = mu[i, channel[i]], coloured by true label; one shared legend. With mapping {channel: label}
     (from `hungarian_accuracy`) each title names the matched label and its purity in the channel."""
-    _style()
+    style()
     mu_sel, channel, label, n_classes, names = _latents_args(mu_sel, channel, label, K, class_names)
     colours = _palette(n_classes)
     lim = _latent_limits(mu_sel[:, :2])
@@ -167,13 +167,13 @@ def channel_latents_grid(mu_sel, channel, label, K: int, path: str | Path,
     fig.suptitle((title or "latent mean of the selected channel, coloured by true label")
                  + _dims_note(mu_sel.shape[1]), fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def channel_plot(k: int, mu_sel, channel, label, K: int, out_dir: str | Path,
                  class_names: Sequence[str] | None = None, mapping: Mapping[int, int] | None = None) -> Path:
     """One channel large: writes and returns out_dir / f"channel_{k:02d}.png"."""
-    _style()
+    style()
     mu_sel, channel, label, n_classes, names = _latents_args(mu_sel, channel, label, K, class_names)
     if not 0 <= k < K:
         raise ValueError(f"channel_plot: k = {k} is not a channel in [0, {K})")
@@ -185,7 +185,7 @@ def channel_plot(k: int, mu_sel, channel, label, K: int, out_dir: str | Path,
     ax.set_title(ax.get_title() + _dims_note(mu_sel.shape[1]), fontsize=9)
     _label_legend(fig, colours, names, loc="center left", bbox_to_anchor=(0.92, 0.5))
     path = Path(out_dir) / f"channel_{k:02d}.png"
-    _save(fig, path)
+    save(fig, path)
     return path
 
 
@@ -193,7 +193,7 @@ def latent_by_component(mu, q, path: str | Path) -> None:
     """Every example's latent mean in every channel (N * K points, first two dims), coloured by channel:
     left all of them (how the channels overlap in z), right each point's opacity = q(c=k|x) (where each
     channel's latent is actually used)."""
-    _style()
+    style()
     mu, q = np.asarray(mu, dtype=np.float64), np.asarray(q, dtype=np.float64)
     if mu.ndim != 3 or mu.shape[2] < 2 or q.shape != mu.shape[:2]:
         raise ValueError(f"latent_by_component: expected mu (N, K, D >= 2) and q (N, K), got {mu.shape}, {q.shape}")
@@ -217,7 +217,7 @@ def latent_by_component(mu, q, path: str | Path) -> None:
                bbox_to_anchor=(1.0, 0.5), ncol=1 if K <= 20 else 2)
     fig.suptitle("latent means through each channel" + _dims_note(D), fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------- routing
@@ -246,13 +246,13 @@ def channel_ownership(table, path: str | Path, class_names: Sequence[str] | None
     ax.set(xlabel="true label", title="channel ownership (row share, counts annotated)")
     ax.grid(False)
     fig.colorbar(im, ax=ax, fraction=0.04, label="share of the channel's examples")
-    _save(fig, path)
+    save(fig, path)
 
 
 def routing_hardness(q, path: str | Path) -> None:
     """Histograms of max_k q(c=k|x) (a Gumbel one-hot would sit at 1, uniform at 1/K) and of the
     responsibility entropy H(q(c|x)) in nats (0 hard, log K uniform)."""
-    _style()
+    style()
     q = np.asarray(q, dtype=np.float64)
     if q.ndim != 2:
         raise ValueError(f"routing_hardness: expected q (N, K), got {q.shape}")
@@ -267,13 +267,13 @@ def routing_hardness(q, path: str | Path) -> None:
     axes[1].set(xlabel="H(q(c | x)) [nats]", title=f"responsibility entropy (mean {h.mean():.3f})")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def component_kl(history: Sequence[Mapping], path: str | Path) -> None:
     """Per-channel KL(q(z|x,k) || p(z)) over epochs (dead channels lie near 0), and the last epoch's bars.
     history: per-epoch dicts with "epoch" and "kl_per_channel" (K floats)."""
-    _style()
+    style()
     if not history:
         raise ValueError("component_kl: empty history; pass one dict per epoch")
     try:
@@ -295,7 +295,7 @@ def component_kl(history: Sequence[Mapping], path: str | Path) -> None:
     axes[1].set_xticks(range(K))
     axes[1].tick_params(axis="x", labelsize=6)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -322,7 +322,7 @@ def recon_selected(x, recon_selected, recon_weighted, path: str | Path) -> None:
         for i in range(M):
             _show(axes[r, i], imgs[i])
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    _save(fig, path)
+    save(fig, path)
 
 
 def reconstruction_by_component(x, recon_all, q, path: str | Path) -> None:
@@ -343,7 +343,7 @@ def reconstruction_by_component(x, recon_all, q, path: str | Path) -> None:
                                      pad=2)
     axes[0, 0].set_title("real", fontsize=7, pad=2)
     fig.suptitle("reconstruction through each channel k (title: q(c=k | x))", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def _latent_grid(n: int, D: int, span: float) -> tuple[np.ndarray, int, int]:
@@ -378,7 +378,7 @@ def decoded_grid(decode: Decode, k: int, D: int, path: str | Path, n: int = 9, s
     ax.set_xlabel(f"z1 in [-{span}, {span}]", fontsize=8)
     ax.set_ylabel(f"z2 in [-{span}, {span}]" if D > 1 else "", fontsize=8)
     ax.set_title(f"channel {k}: decoded latent grid" + ("" if D <= 2 else f" (dims 3..{D} at 0)"), fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def decoded_grids_overview(decode: Decode, K: int, path: str | Path, D: int = 2, n: int = 5, span: float = 2.5,
@@ -399,7 +399,7 @@ def decoded_grids_overview(decode: Decode, K: int, path: str | Path, D: int = 2,
         ax.set_title(title, fontsize=8)
     fig.suptitle(f"decoded latent grids, z1 (right), z2 (up) in [-{span}, {span}]", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -432,7 +432,7 @@ def training_curves(history: Sequence[Mapping], path: str | Path, loss_keys: Seq
     entropy, and the counts n_dead / n_unlocked. Loss terms default to every scalar key containing one of
     LOSS_MARKERS (symlog axis when their sizes differ by more than 100x); a quantity not recorded leaves its
     panel saying so."""
-    _style()
+    style()
     if not history:
         raise ValueError("training_curves: empty history; pass one dict per epoch")
     keys = list(dict.fromkeys(k for h in history for k in h))
@@ -461,12 +461,12 @@ def training_curves(history: Sequence[Mapping], path: str | Path, loss_keys: Seq
             if len(vals) and vals.max() / vals.min() > 100:  # terms of very different size: all stay readable
                 ax.set_yscale("symlog", linthresh=max(vals.min(), 1e-3 * vals.max()))
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def ablation(df, kmeans_accuracy: float, path: str | Path) -> None:
     """Test clustering accuracy per variant: one point per seed, the mean with +- 1 sd, k-means as a line."""
-    _style()
+    style()
     variants = list(dict.fromkeys(df["variant"]))
     fig, ax = plt.subplots(figsize=(1.2 * len(variants) + 2.5, 3.4))
     for i, v in enumerate(variants):
@@ -480,4 +480,4 @@ def ablation(df, kmeans_accuracy: float, path: str | Path) -> None:
            title="variants: seeds (dots), mean +- sd (squares)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from ..plots import _save, _style
+from ..plots import save, style
 from ..two_sample import finite_columns
 import matplotlib.pyplot as plt  # noqa: E402  (after dualspace.plots, which selects the Agg backend)
 
@@ -256,7 +256,7 @@ def plot_feature_histograms(real: Mapping[str, np.ndarray], fakes: Mapping[str, 
     """One panel per feature: real (grey, filled) against each generated set (lines), density histograms on
     shared bins spanning the real set's 0.5-99.5th percentiles widened by half their range on each side (values
     outside are counted in the edge bins), so one set's outliers cannot squeeze the others into one bin."""
-    _style()
+    style()
     fig, axes = _grid(len(names), 4, 2.6)
     for ax, k in zip(axes, names):
         sets = {"real": np.asarray(real[k], dtype=np.float64)}
@@ -266,13 +266,13 @@ def plot_feature_histograms(real: Mapping[str, np.ndarray], fakes: Mapping[str, 
         lo, hi = lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo)
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
         for i, (name, v) in enumerate(sets.items()):
-            style = dict(color="0.6", alpha=0.6) if name == "real" else dict(histtype="step", lw=1.2,
-                                                                            color=f"C{i - 1}")
-            ax.hist(np.clip(v, edges[0], edges[-1]), bins=edges, density=True, label=name, **style)
+            look = dict(color="0.6", alpha=0.6) if name == "real" else dict(histtype="step", lw=1.2,
+                                                                           color=f"C{i - 1}")
+            ax.hist(np.clip(v, edges[0], edges[-1]), bins=edges, density=True, label=name, **look)
         ax.set_title(k, fontsize=8)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_paths(seq: np.ndarray, mask: np.ndarray, start: np.ndarray, path: str | Path, n: int = 16,
@@ -284,7 +284,7 @@ def plot_paths(seq: np.ndarray, mask: np.ndarray, start: np.ndarray, path: str |
     timed = seq.shape[-1] == 3
     speed = _norm(seq[..., :2]) / np.where(mask, seq[..., 2], 1.0) if timed else None  # (N, T)
     vmax = np.percentile(speed[:n][mask[:n]], 99) if timed else None
-    _style()
+    style()
     fig, axes = _grid(n, int(np.ceil(np.sqrt(n))), 2.2)
     for i, ax in enumerate(axes):
         k = int(mask[i].sum())
@@ -299,13 +299,13 @@ def plot_paths(seq: np.ndarray, mask: np.ndarray, start: np.ndarray, path: str |
     if timed:
         fig.colorbar(sc, ax=list(axes), shrink=0.6, label="speed [px/ms]")
     fig.suptitle(title, fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_duration_distance(sets: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> None:
     """Duration [ms] against distance [px], log-log, one colour per set {name: (duration, distance)}, with its
     fitted line D = e^a distance^b and slope b in the legend."""
-    _style()
+    style()
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for i, (name, (duration, distance)) in enumerate(sets.items()):
         b, a = duration_distance_fit(duration, distance)
@@ -315,4 +315,4 @@ def plot_duration_distance(sets: Mapping[str, tuple[np.ndarray, np.ndarray]], pa
     ax.set(xscale="log", yscale="log", xlabel="distance [px]", ylabel="duration [ms]",
            title="duration against distance")
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save(fig, path)
