@@ -20,7 +20,7 @@ import yaml
 
 from dualspace.conformal import ThresholdTable, class_thresholds
 from dualspace.metrics import band_sigma
-from dualspace.stages.density import pair_scores
+from dualspace.stages.density import pair_nll
 
 
 def main() -> None:
@@ -36,8 +36,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for ds in args.datasets:
         r = f"{args.results}/{ds}"
-        s, label, attrs = pair_scores(f"{r}/mdn/model.pt", f"{r}/pairs/test.h5")
-        cal_s, cal_label, _ = pair_scores(f"{r}/mdn/model.pt", f"{r}/pairs/calib.h5")
+        s, label, attrs = pair_nll(f"{r}/mdn/model.pt", f"{r}/pairs/test.h5")
+        cal_s, cal_label, _ = pair_nll(f"{r}/mdn/model.pt", f"{r}/pairs/calib.h5")
         pool_s, pool_label = np.concatenate([cal_s, s]), np.concatenate([cal_label, label])
         n_classes, n_calib_total = int(attrs["n_classes"]), len(cal_s)
         for alpha in alphas:

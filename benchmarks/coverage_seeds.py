@@ -50,7 +50,7 @@ def run_seed(ds: str, seed: int, work: str, config: dict, threads: int, device: 
     from dualspace.data import read_split
     from dualspace.metrics import band_sigma, cluster_band_sigma
     from dualspace.stages.data import prepare_data
-    from dualspace.stages.density import pair_scores, train_mdn
+    from dualspace.stages.density import pair_nll, train_mdn
     from dualspace.stages.features import dump_pairs, fit_phi
     from dualspace.stages.generator import train_generator
 
@@ -68,8 +68,8 @@ def run_seed(ds: str, seed: int, work: str, config: dict, threads: int, device: 
     for s, path in splits.items():
         dump_pairs(d / "generator.pt", d / "phi.pt", path, d / f"pairs_{s}.h5", ds, device=device)
     train_mdn(d / "pairs_train.h5", d / "mdn.pt", sec["mdn"], seed, ds)
-    cal_s, cal_label, attrs = pair_scores(d / "mdn.pt", d / "pairs_calib.h5", ds)
-    test_s, test_label, _ = pair_scores(d / "mdn.pt", d / "pairs_test.h5", ds)
+    cal_s, cal_label, attrs = pair_nll(d / "mdn.pt", d / "pairs_calib.h5", ds)
+    test_s, test_label, _ = pair_nll(d / "mdn.pt", d / "pairs_test.h5", ds)
     n_classes, mode = int(attrs["n_classes"]), config["conformal"]["mode"]
     cal_groups = read_split(splits["calib"], dataset=ds)[0].groups
     test_groups = read_split(splits["test"], dataset=ds)[0].groups

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from dualspace.artifacts import Pairs
-from dualspace.stages.density import pair_scores
+from dualspace.stages.density import pair_nll
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for ds in args.datasets:
         r = f"{args.results}/{ds}"
-        mdn_nll, test_label, _ = pair_scores(f"{r}/mdn/model.pt", f"{r}/pairs/test.h5")
+        mdn_nll, test_label, _ = pair_nll(f"{r}/mdn/model.pt", f"{r}/pairs/test.h5")
         train, test = Pairs.read(f"{r}/pairs/train.h5"), Pairs.read(f"{r}/pairs/test.h5")
         y_tr, lab_tr, y_te, lab_te = train.y, train.label, test.y, test.label
         gmm_nll = np.empty(len(y_te))

@@ -1,7 +1,7 @@
 """The dual-space artifacts as files, each written and read in one place, each read checked:
 
 - pairs     results/{ds}/pairs/{split}.h5      e = g(c), y = PCA(phi(x)), label     (rule dump_pairs)
-- pair scores  results/{ds}/conformal/scores_{split}.h5  score = -log p(y | e), label (rule pair_scores)
+- pair scores  results/{ds}/conformal/scores_{split}.h5  score = -log p(y | e), label (rule score_pairs)
 - samples   results/{ds}/drafts/samples.h5     x, label: the K drafts per class      (rule sample_drafts)
 - scores    results/{ds}/drafts/scores.h5      phi, y, score = -log p(y | e), label  (rule score_drafts)
 - region    results/{ds}/regions/alpha{a}/region.h5  accepted drafts + representatives (rule select_region)

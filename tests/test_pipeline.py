@@ -21,9 +21,9 @@ def test_test_split_coverage_in_band(tiny_run, ds):
     The pooled coverage of each alpha must be inside its band up to 3 sigma.
     """
     from dualspace.conformal import ThresholdTable
-    from dualspace.stages.density import pair_scores
+    from dualspace.stages.density import pair_nll
 
-    s, label, _ = pair_scores(tiny_run / f"results/{ds}/mdn/model.pt", tiny_run / f"results/{ds}/pairs/test.h5")
+    s, label, _ = pair_nll(tiny_run / f"results/{ds}/mdn/model.pt", tiny_run / f"results/{ds}/pairs/test.h5")
     beyond_3 = []
     for alpha in ALPHAS:
         csv = tiny_run / f"results/{ds}/conformal/tau_alpha{alpha}.csv"
@@ -171,7 +171,7 @@ def _dry_run_jobs(tiny_run, name: str, edit) -> dict[str, int]:
 
 # every digits stage downstream of the MDN (4 alphas): what an MDN change must rerun, and nothing more; the
 # self-consuming loops judge every generation's samples (7 sample sets in the tiny run) by the digits region
-AFTER_MDN = {"train_mdn": 1, "pair_scores": 2, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics_base": 1,
+AFTER_MDN = {"train_mdn": 1, "score_pairs": 2, "calibrate": 4, "score_drafts": 1, "select_region": 4, "metrics_base": 1,
              "metrics_alpha": 4, "metrics": 1, "figures": 1,
              "fidelity": 1, "madness_metrics": 7, "madness_summary": 1, "all": 1}
 
@@ -210,7 +210,7 @@ def test_marginal_conformal_mode_end_to_end(tiny_run, tmp_path):
     from fractions import Fraction
 
     from conftest import copy_workflow
-    from dualspace.stages.density import pair_scores
+    from dualspace.stages.density import pair_nll
 
     wd = copy_workflow(tmp_path / "wd")
     config = yaml.safe_load((tiny_run / "tiny.yaml").read_text())
@@ -222,8 +222,8 @@ def test_marginal_conformal_mode_end_to_end(tiny_run, tmp_path):
     snakemake("results/digits/metrics.csv", "results/digits/regions/alpha0.8/region.h5", "--cores", "1",
               "--configfile", "marginal.yaml", cwd=wd, check=True)
     r = wd / "results/digits"
-    cal, _, _ = pair_scores(r / "mdn/model.pt", r / "pairs/calib.h5")
-    test, test_label, _ = pair_scores(r / "mdn/model.pt", r / "pairs/test.h5")
+    cal, _, _ = pair_nll(r / "mdn/model.pt", r / "pairs/calib.h5")
+    test, test_label, _ = pair_nll(r / "mdn/model.pt", r / "pairs/test.h5")
     metrics = pd.read_csv(r / "metrics.csv", dtype={"class": str})
     for alpha in ALPHAS:
         tau = pd.read_csv(r / f"conformal/tau_alpha{alpha}.csv")

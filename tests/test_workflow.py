@@ -30,7 +30,7 @@ def test_full_scale_dag_resolves_under_the_slurm_profile(workdir):
     out = proc.stdout + proc.stderr
     jobs = job_counts(out)
     assert jobs == {"prepare_data": 2, "fit_phi": 2, "train_generator": 2, "dump_pairs": 6, "train_mdn": 2,
-                    "pair_scores": 4, "calibrate": 8, "sample_drafts": 2, "score_drafts": 2, "fid_features": 1, "metrics_base": 2,
+                    "score_pairs": 4, "calibrate": 8, "sample_drafts": 2, "score_drafts": 2, "fid_features": 1, "metrics_base": 2,
                     "metrics_alpha": 8, "metrics": 2, "total": 43}, jobs
     config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
     train = re.search(r"^rule train_generator:.*?wildcards: ds=cifar10.*?resources: ([^\n]+)", out, re.S | re.M)

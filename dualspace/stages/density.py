@@ -1,4 +1,4 @@
-"""rules train_mdn, pair_scores and calibrate (workflow/rules/density.smk)."""
+"""rules train_mdn, score_pairs and calibrate (workflow/rules/density.smk)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def train_mdn(train_pairs_h5: str | Path, out_path: str | Path, settings: Mappin
     save_mdn(model, cfg, summary, out_path, dataset=dataset)
 
 
-def pair_scores(mdn_pt: str | Path, pairs_h5: str | Path, dataset: str | None = None):
+def pair_nll(mdn_pt: str | Path, pairs_h5: str | Path, dataset: str | None = None):
     """Scores s = -log p(y | e) of a pair dump under the MDN: (scores, labels, attrs).
 
     The MDN is checked first against the dataset, so an MDN of another dataset is the file blamed, not the pairs.
@@ -39,9 +39,9 @@ def pair_scores(mdn_pt: str | Path, pairs_h5: str | Path, dataset: str | None = 
 
 
 def score_pairs(mdn_pt: str | Path, pairs_h5: str | Path, out_h5: str | Path, dataset: str) -> None:
-    """rule pair_scores: one split's scores under the MDN, once for every alpha (calibrate and metrics_alpha read
+    """rule score_pairs: one split's scores under the MDN, once for every alpha (calibrate and metrics_alpha read
     them: an alpha edit never loads the MDN)."""
-    s, label, attrs = pair_scores(mdn_pt, pairs_h5, dataset)
+    s, label, attrs = pair_nll(mdn_pt, pairs_h5, dataset)
     PairScores(s, label, {"dataset": dataset, "split": attrs["split"], "n_classes": int(attrs["n_classes"])}
                ).write(out_h5)
 

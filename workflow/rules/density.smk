@@ -25,14 +25,14 @@ rule train_mdn:
 
 
 # Scores of calib and test pairs, once: every alpha's thresholds and metrics read them without loading the MDN.
-rule pair_scores:
+rule score_pairs:
     input:
         mdn="results/{ds}/mdn/model.pt",
         pairs="results/{ds}/pairs/{split}.h5",
     output:
         "results/{ds}/conformal/scores_{split}.h5",
     log:
-        "results/{ds}/logs/pair_scores_{split}.log",
+        "results/{ds}/logs/score_pairs_{split}.log",
     threads: 1
     resources:
         mem_mb=job_mb(1000),
@@ -40,7 +40,7 @@ rule pair_scores:
     conda:
         ENV
     script:
-        "../scripts/pair_scores.py"
+        "../scripts/score_pairs.py"
 
 
 rule calibrate:

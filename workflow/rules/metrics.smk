@@ -57,7 +57,7 @@ rule metrics_base:
 
 
 # One alpha's rows: adding or changing an alpha recomputes that alpha only, from files made once per dataset
-# (metrics_base, pair_scores): no model is loaded, no torch imported.
+# (metrics_base, score_pairs): no model is loaded, no torch imported.
 rule metrics_alpha:
     input:
         unpack(fid_inputs),

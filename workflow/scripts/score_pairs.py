@@ -1,4 +1,4 @@
-# rule pair_scores: one split's scores s = -log p(y | e) under the MDN, once for every alpha.
+# rule score_pairs: one split's scores s = -log p(y | e) under the MDN, once for every alpha.
 import torch
 
 from dualspace.logs import log_to
