@@ -10,7 +10,7 @@ from scipy.stats import norm
 
 from dualspace.density import MDNConfig, fit_mdn, load_mdn, save_mdn, scores
 from dualspace.nn.mdn import MDN
-from dualspace.regions import farthest_point_sampling
+from dualspace.farthest_point import farthest_point_sampling
 
 
 def test_mdn_log_prob_matches_direct_mixture_formula():

@@ -16,11 +16,11 @@ import pandas as pd
 from ..artifacts import DraftSamples, DraftScores, Region
 from ..conformal import ThresholdTable, accept
 from ..density import load_mdn, scores
+from ..farthest_point import representatives
 from ..features import Phi
 from ..generator import family, load_generator
 from ..io import atomic_path
 from ..plots import representatives_figure
-from ..regions import representatives
 from ..runtime import pick_device
 
 log = logging.getLogger("dualspace")

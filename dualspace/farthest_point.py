@@ -1,5 +1,5 @@
-"""Regions as filters over drafts: acceptance by the conformal thresholds, diverse representatives by
-farthest-point sampling."""
+"""Farthest-point sampling, and the representatives it picks for a region: per class, accepted drafts spread
+out in phi-space (acceptance itself is `conformal.accept`)."""
 
 from __future__ import annotations
 
