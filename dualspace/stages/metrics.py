@@ -25,7 +25,7 @@ def fid_features(samples_h5: str | Path, test_h5: str | Path, out_h5: str | Path
                  weights: str | None, seed: int, max_real: int | None = None, dataset: str | None = None) -> None:
     """rule fid_features: Inception pool features of the real test split and of a fixed draft subsample
     (both subsampled at random, with the seed, when larger than max_drafts / max_real)."""
-    from ..fid import inception_features
+    from ..inception import inception_features
 
     x = DraftSamples.read(samples_h5, dataset=dataset).x
     idx = np.sort(np.random.default_rng(seed).choice(len(x), min(max_drafts, len(x)), replace=False))

@@ -1,4 +1,5 @@
-"""FID offline: torch-fidelity computes it, with an InceptionV3 that never comes from the network.
+"""InceptionV3 features and FID, offline: torch-fidelity computes them with an InceptionV3 that never comes from
+the network.
 
 Two sources of Inception weights, in order:
 1. `weights`: a local torchvision-format state dict of torch-fidelity's `inception-v3-compat`
