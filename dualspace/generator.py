@@ -12,7 +12,6 @@ Adding a family = a module with a `GENERATOR_FAMILY` record + one line in `FAMIL
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 import numpy as np
 
 from .io import check_trained_for, load_checkpoint
+from .settings import build_config
 
 
 @runtime_checkable
@@ -103,22 +103,6 @@ def family(name: str) -> GeneratorFamily:
     if name not in FAMILIES:
         raise KeyError(f"unknown generator family '{name}'; known: {sorted(FAMILIES)}")
     return importlib.import_module(FAMILIES[name]).GENERATOR_FAMILY
-
-
-@contextlib.contextmanager
-def config_section(section: str):
-    """Name the config section in the error when a settings dict has a key (or value) the dataclass refuses."""
-    try:
-        yield
-    except (TypeError, ValueError) as e:
-        raise type(e)(f"config section '{section}': {e}") from None
-
-
-def build_config(cls: type, settings: Mapping[str, Any] | None, section: str) -> Any:
-    """`cls.from_dict(settings)` where the class has one, else `cls(**settings)`, errors naming `section`."""
-    settings = dict(settings or {})
-    with config_section(section):
-        return cls.from_dict(settings) if hasattr(cls, "from_dict") else cls(**settings)
 
 
 def load_generator(path: str | Path, device: Any = "cpu", **expect: Any) -> ConditionalGenerator:

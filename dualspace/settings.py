@@ -1,8 +1,10 @@
 """Typed settings dataclasses shared by the studies: `from_dict` that names unknown keys, `require` that names the
-config key a bad value came from."""
+config key a bad value came from; `build_config` makes any settings class (generator, sampler, MDN, phi) of its
+config section."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, fields
 from typing import Any, ClassVar, Mapping
 
@@ -52,3 +54,19 @@ class SectionedSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name).to_dict() for name in self.SECTIONS}
+
+
+@contextlib.contextmanager
+def config_section(section: str):
+    """Name the config section in the error when a settings dict has a key (or value) the dataclass refuses."""
+    try:
+        yield
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"config section '{section}': {e}") from None
+
+
+def build_config(cls: type, settings: Mapping[str, Any] | None, section: str) -> Any:
+    """`cls.from_dict(settings)` where the class has one, else `cls(**settings)`, errors naming `section`."""
+    settings = dict(settings or {})
+    with config_section(section):
+        return cls.from_dict(settings) if hasattr(cls, "from_dict") else cls(**settings)

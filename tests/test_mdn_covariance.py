@@ -12,9 +12,9 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from dualspace.density import MDNConfig, fit_mdn, load_mdn, save_mdn, scores
-from dualspace.generator import build_config
 from dualspace.io import save_torch
 from dualspace.nn.mdn import COVARIANCES, MDN
+from dualspace.settings import build_config
 from dualspace.volume import GaussianMixture
 
 torch.set_num_threads(1)

@@ -18,7 +18,7 @@ def train_mdn(train_pairs_h5: str | Path, out_path: str | Path, settings: Mappin
               dataset: str) -> None:
     """rule train_mdn: fit p_psi(y | e) on train pairs (early stopping on a slice of train)."""
     from ..density import MDNConfig, fit_mdn, save_mdn  # torch: imported by the rules that run the MDN only
-    from ..generator import build_config
+    from ..settings import build_config
 
     pairs = Pairs.read(train_pairs_h5, dataset=dataset)
     cfg = build_config(MDNConfig, settings, f"{dataset}.mdn")

@@ -9,8 +9,9 @@ from typing import Any, Mapping
 from ..artifacts import Pairs
 from ..data import read_split
 from ..features import Phi, PhiConfig, fit_phi as _fit_phi
-from ..generator import build_config, load_generator
+from ..generator import load_generator
 from ..runtime import pick_device
+from ..settings import build_config
 
 log = logging.getLogger("dualspace")
 
