@@ -89,10 +89,6 @@ def _encode(obj, encoding="utf-8"):
     return codecs.encode(obj, encoding)
 
 
-def _ndarray_global():
-    return np.ndarray
-
-
 _ALLOWED = {
     ("copy_reg", "_reconstructor"): _reconstructor,
     ("copyreg", "_reconstructor"): _reconstructor,
