@@ -4,9 +4,10 @@
 import os
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from dualspace.config import config_problems_memo
+from dualspace.studies import STUDIES as STUDY_REGISTRY
 
 min_version("9.0")
 
@@ -15,11 +16,12 @@ configfile: "config/config.yaml"
 
 
 # Stop before any job runs, with one line per bad key (a config that passed with this code is not checked again).
+# The schema checked is workflow/schemas/config.schema.yaml with the registries filled in (each study's section
+# from its package, the generator families, the datasets): dualspace.config.full_schema.
 _problems = config_problems_memo(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"),
                                  os.path.join(workflow.basedir, ".snakemake", "dualspace"))
 if _problems:
     raise WorkflowError("invalid configuration:\n  " + "\n  ".join(_problems))
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -31,26 +33,11 @@ include: "workflow/rules/regions.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 
-# Studies (docs/<study>.md) run when the config has their section; each also has its own target.
-STUDIES = [name for name in ("trajectory", "mixture_vae", "abr", "madness") if name in config]
-if "trajectory" in STUDIES:
+# Studies (dualspace.studies; docs/<study>.md) run when the config has their section; each has its own target.
+STUDIES = [name for name in STUDY_REGISTRY if name in config]
+for _study in STUDIES:
 
-    include: "workflow/rules/trajectory.smk"
-
-
-if "mixture_vae" in STUDIES:
-
-    include: "workflow/rules/mixture_vae.smk"
-
-
-if "abr" in STUDIES:
-
-    include: "workflow/rules/abr.smk"
-
-
-if "madness" in STUDIES:
-
-    include: "workflow/rules/madness.smk"
+    include: f"workflow/rules/{_study}.smk"
 
 
 rule all:

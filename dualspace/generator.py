@@ -6,12 +6,14 @@ A generator is anything with `n_classes`, `cond_dim`, `embed(labels) -> e` and
 A family is one record (`GeneratorFamily`): its config dataclass, its sampler dataclass, `train`, and
 `from_checkpoint`. `<ds>.generator.family` picks one. Families are imported by name only when used,
 so nothing here (or in the stages) imports `diffusion` unless a diffusion generator is trained or loaded.
-Adding a family = a module with a `GENERATOR_FAMILY` record + one line in `FAMILIES` + its schema under
-`$defs` in workflow/schemas/config.schema.yaml.
+Adding a family = a module with a `GENERATOR_FAMILY` record + one line in `CORE_FAMILIES` (or in the `families` of
+the study that adds it, dualspace.studies) + its schema as `$defs` `<name>_generator` and `<name>_sampler` in
+workflow/schemas/config.schema.yaml (or the study's schema).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ import numpy as np
 
 from .io import check_trained_for, load_checkpoint
 from .settings import build_config
+from .studies import studies
 
 
 @runtime_checkable
@@ -76,14 +79,24 @@ class TemperatureSampler:
         return {"temperature": self.temperature, "batch_size": self.batch_size}
 
 
-# family name -> module holding its GENERATOR_FAMILY record (imported on first use)
-FAMILIES: dict[str, str] = {
+# family name -> module holding its GENERATOR_FAMILY record (imported on first use); studies add their own
+CORE_FAMILIES: dict[str, str] = {
     "diffusion": "dualspace.diffusion.family",
     "class_gaussian": "dualspace.class_gaussian",
-    "mixture_vae": "dualspace.mixture_vae.family",
-    "cvae": "dualspace.abr.family",
 }
 DEFAULT_FAMILY = "diffusion"
+
+
+@functools.cache
+def families() -> dict[str, str]:
+    """Every generator family: the core ones, then those of the registered studies (`Study.families`)."""
+    out = dict(CORE_FAMILIES)
+    for s in studies():
+        clash = set(out) & set(s.families)
+        if clash:
+            raise ValueError(f"study '{s.name}' adds generator families {sorted(clash)} that already exist")
+        out.update(s.families)
+    return out
 
 
 def check_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -100,9 +113,9 @@ def check_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 def family(name: str) -> GeneratorFamily:
     """The record of family `name`; an unknown name fails with the known ones listed."""
-    if name not in FAMILIES:
-        raise KeyError(f"unknown generator family '{name}'; known: {sorted(FAMILIES)}")
-    return importlib.import_module(FAMILIES[name]).GENERATOR_FAMILY
+    if name not in families():
+        raise KeyError(f"unknown generator family '{name}'; known: {sorted(families())}")
+    return importlib.import_module(families()[name]).GENERATOR_FAMILY
 
 
 def load_generator(path: str | Path, device: Any = "cpu", **expect: Any) -> ConditionalGenerator:
@@ -110,8 +123,8 @@ def load_generator(path: str | Path, device: Any = "cpu", **expect: Any) -> Cond
     n_classes): a damaged file or one trained for something else is named, with the command that rebuilds it."""
     ckpt = load_checkpoint(path, "generator checkpoint")
     name = ckpt.get("family") if isinstance(ckpt, dict) else None
-    if name not in FAMILIES:
-        raise ValueError(f"{path}: not a dualspace generator checkpoint (family {name!r}; known {sorted(FAMILIES)}); "
+    if name not in families():
+        raise ValueError(f"{path}: not a dualspace generator checkpoint (family {name!r}; known {sorted(families())}); "
                          f"delete it and rerun `snakemake {path}`")
     data = ckpt.get("data", {})
     found = {"dataset": data.get("dataset"), "kind": data.get("kind"), "shape": list(data.get("shape", [])),

@@ -16,11 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def snakemake(*args: str, cwd: Path = ROOT, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the venv's snakemake with `args` in `cwd`; returns the completed process (text output)."""
+def snakemake(*args: str, cwd: Path = ROOT, check: bool = False, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess:
+    """Run the venv's snakemake with `args` in `cwd` (extra environment `env`); returns the completed process."""
     exe = Path(sys.executable).with_name("snakemake")
     proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from dualspace.abr.data import load_abr_simulated
 from dualspace.abr.epl import read_epl, to_model_input
 from dualspace.abr.peaks import peak_to_peak, pick_peaks, track_wave
-from dualspace.abr.simulate import (HEARING_CLASSES, SimulatorConfig, expected_peaks, hearing_class, simulate,
-                                    wave_v_slope, waveform)
+from dualspace.data.abr_simulated import (HEARING_CLASSES, SimulatorConfig, expected_peaks, hearing_class,
+                                          load_abr_simulated, simulate, wave_v_slope, waveform)
 
 EPL = Path(__file__).parent / "data" / "ABR-EPL"  # copies of ../shared/data/ABR-EPL (BSD-3, LICENSE beside them)
 

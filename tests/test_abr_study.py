@@ -11,8 +11,9 @@ from scipy import stats
 
 from conftest import ROOT
 from dualspace.abr import evaluate as ev
-from dualspace.abr.simulate import FS_HZ, STATIC_NAMES, expected_peaks, simulate, waveform
-from dualspace.config import abr_mode_settings, config_problems
+from dualspace.data.abr_simulated import FS_HZ, STATIC_NAMES, expected_peaks, simulate, waveform
+from dualspace.abr.study import mode_settings as abr_mode_settings
+from dualspace.config import config_problems
 
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 EPL = ROOT / "tests" / "data" / "ABR-EPL"  # copies of ../shared/data/ABR-EPL (BSD-3, LICENSE beside them)

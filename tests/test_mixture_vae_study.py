@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from dualspace.config import canonical, config_problems, deep_merge, mixture_vae_run_settings
+from dualspace.config import canonical, config_problems, deep_merge
+from dualspace.mixture_vae.study import run_settings as mixture_vae_run_settings
 from dualspace.data import Dataset, Split
 from dualspace.data.files import write_split
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy import stats
 
-from dualspace.config import trajectory_problems
+from dualspace.trajectory.study import problems as study_problems
 from dualspace.trajectory.baselines import ConstantTiming, MomentMatchedTiming, timing_cache
 from dualspace.trajectory.geometry import (LengthModel, PathDiffusion, PathDiffusionConfig,
                                            PathDiffusionSettings, train_path_diffusion)
@@ -325,12 +325,12 @@ def test_trajectory_config_cross_checks():
     from pathlib import Path
 
     t = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())["trajectory"]
-    assert trajectory_problems(t) == []
+    assert study_problems({"trajectory": t}) == []
     t["timing"]["default"] = "nope"
     t["timing"]["variants"]["bad"] = {"conditioning": "goal", "profile": "steps"}
     t["data"]["fractions"]["test"] = 0.3
     t["timing"]["variants"]["joint"] = {"conditioning": "goal"}
-    problems = "\n".join(trajectory_problems(t))
+    problems = "\n".join(study_problems({"trajectory": t}))
     assert "trajectory.timing.variants.joint: 'joint' names a baseline" in problems
     assert "trajectory.timing.default: 'nope'" in problems
     assert "trajectory.timing.variants.bad: profile 'steps' reads the geometry" in problems

@@ -190,7 +190,7 @@ def test_dataset_sections_are_checked_against_the_registry():
     config["imagenet"] = config["digits"]
     config["digits"] = {**config["digits"], "data": {"calib_fraction": 0.2, "n_calib": 5}}
     problems = config_problems(config, SCHEMA)
-    assert any(p.startswith("config key imagenet: not a setting and not a dataset of the registry") for p in problems)
+    assert any(p.startswith("config key imagenet: not a setting, a study or a dataset of the registry") for p in problems)
     assert any(re.match(r"config key digits\.data: Additional properties are not allowed \('n_calib'", p)
                for p in problems), problems
 
@@ -207,6 +207,13 @@ def test_generator_family_switch_and_its_schema():
     del config["digits"]["generator"]["class_gaussian"]
     assert any("digits.generator: 'class_gaussian' is a required property" in p
                for p in config_problems(config, SCHEMA))
+    config = _default_config()  # no `family`: the default (diffusion), and only its sections are needed
+    del config["digits"]["generator"]["family"]
+    for section in ("generator", "sampler"):
+        config["digits"][section] = {"diffusion": config["digits"][section]["diffusion"]}
+    assert config_problems(config, SCHEMA) == []
+    del config["digits"]["sampler"]["diffusion"]
+    assert any("digits.sampler: 'diffusion' is a required property" in p for p in config_problems(config, SCHEMA))
     config = _default_config()
     config["digits"]["generator"]["family"] = "gan"
     assert any("digits.generator.family: 'gan' is not one of ['diffusion', 'class_gaussian', 'mixture_vae', 'cvae']" in p

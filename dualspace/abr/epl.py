@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
-from .simulate import STATIC_NAMES
+from ..data.abr_simulated import STATIC_NAMES
 
 
 @dataclass

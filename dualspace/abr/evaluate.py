@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..data.abr_simulated import STATIC_NAMES, expected_peaks
 from ..two_sample import c2st
 from .peaks import pick_peaks
-from .simulate import STATIC_NAMES, expected_peaks
 
 WAVES = ("I", "III", "V")
 INTENSITY, THRESHOLD, NOISE = (STATIC_NAMES.index(k) for k in ("intensity_db_nhl", "threshold_db_hl", "noise_uv"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-from .simulate import NORMS
+from ..data.abr_simulated import NORMS
 
 V_WINDOW_MS = (4.6, 9.8)  # wave V from 80 dB nHL (~5.6 ms) down to ~20 dB above threshold and slow rates
 # Waves I and III are searched relative to wave V, since the interpeak intervals (I-V ~4.0 ms, III-V ~1.9 ms; Hall

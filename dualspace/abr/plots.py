@@ -8,11 +8,11 @@ from typing import Mapping
 
 import numpy as np
 
+from ..data.abr_simulated import FS_HZ, STATIC_NAMES, T_MS, expected_peaks
 from ..plots import save
 import matplotlib.pyplot as plt  # noqa: E402  (after dualspace.plots, which selects the Agg backend)
 from .evaluate import INTENSITY, NOISE, THRESHOLD  # noqa: E402
 from .peaks import pick_peaks  # noqa: E402
-from .simulate import FS_HZ, STATIC_NAMES, T_MS, expected_peaks  # noqa: E402
 
 LEVELS = (80, 60, 40, 20)  # dB nHL rows of the waveform figure
 NORMAL = 25.0  # dB HL: the waveform and latency figures use normal-hearing rows (threshold <= NORMAL)

@@ -14,14 +14,15 @@ import pandas as pd
 import torch
 
 from ..data import read_split
-from ..io import atomic_path, read_h5, write_h5, write_json
+from ..data.abr_simulated import FS_HZ, STATIC_NAMES
+from ..io import read_h5, read_json, write_csv, write_h5, write_json
 from . import evaluate as ev
 from . import plots
 from .epl import read_epl
 from .family import CVAESettings
 from .model import load_cvae, save_cvae
 from .peaks import peak_to_peak, track_wave
-from .simulate import FS_HZ, STATIC_NAMES
+from .study import MODES
 from .train import reconstruct, train_cvae
 
 log = logging.getLogger("dualspace.abr")
@@ -150,7 +151,7 @@ def same_conditions(models: Mapping[str, str | Path], generated: Mapping[str, st
     """Conditional generation compared at the same conditions: the joint model's drafts kept by rejection at the
     intensity range, and the legacy model's drafts at exactly those static vectors (`same_cond_*` per mode).
     Empty unless both modes ran."""
-    if not {"legacy", "joint"} <= set(models):
+    if not set(MODES) <= set(models):
         return {}
     cond = read_h5(generated["joint"], ["cond_signal", "cond_static"])
     if not len(cond["cond_static"]):
@@ -168,18 +169,17 @@ def summarise(metrics: Mapping[str, str | Path], generated: Mapping[str, str | P
               table_out: str | Path, figures_dir: str | Path, seed: int) -> None:
     """summary.csv (one column per mode, the rows of SUMMARY_KEYS, `same_cond_*` from `same_conditions`) and the
     study's figures."""
-    evals = {m: json.loads(Path(p).read_text()) for m, p in metrics.items()}
+    evals = {m: read_json(p, "metrics") for m, p in metrics.items()}
     for mode, row in same_conditions(models, generated, seed).items():
         evals[mode].update(row)
     table = pd.DataFrame({m: [e.get(k) for k in SUMMARY_KEYS] for m, e in evals.items()}, index=SUMMARY_KEYS)
     table.index.name = "metric"
-    with atomic_path(table_out) as tmp:
-        table.to_csv(tmp, float_format="%.6g")
+    write_csv(table, table_out, float_format="%.6g", index=True)
     figures = Path(figures_dir)
     figures.mkdir(parents=True, exist_ok=True)
     test = study_arrays(test_h5)
     drafts = {m: read_h5(p) for m, p in generated.items()}
-    hist = {m: json.loads(Path(p).read_text()) for m, p in history.items()}
+    hist = {m: read_json(p, "training history", list) for m, p in history.items()}
     plots.waveforms(test, drafts, figures / "waveforms.png")
     plots.latency_intensity(test, drafts, figures / "latency_intensity.png")
     if "joint" in drafts:
@@ -210,5 +210,4 @@ def epl_tracks(root: str | Path | None, table_out: str | Path, figures_dir: str 
             rows.append({"file": path.name, "level_db": float(level), "latency_ms": la, "amplitude": am,
                          "peak_to_peak": pp})
         plots.epl_sweep(sweep, lat, fs, figures / f"{path.name}.png")
-    with atomic_path(table_out) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(pd.DataFrame(rows), table_out, float_format="%.6g")

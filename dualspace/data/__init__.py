@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .base import SPLITS, DataMissingError, Dataset, Split, one_hot
-from .files import SplitFileError, read_split, write_split
+from .files import SplitFileError, read_split, split_meta, write_split
 from .images import DIGITS_OPTIONS, ROOT_OPTIONS, check_digits, load_cifar10, load_digits, load_mnist
 from .series import HAPT_OPTIONS, HAR_OPTIONS, load_har, load_hapt
-from ..abr.data import ABR_SIMULATED_OPTIONS, load_abr_simulated
+from .abr_simulated import ABR_SIMULATED_OPTIONS, load_abr_simulated
 
 __all__ = ["DATASETS", "REGISTRY", "SPLITS", "DataMissingError", "Dataset", "DatasetSpec", "Split",
-           "SplitFileError", "dataset_spec", "load_dataset", "one_hot", "prepare", "read_split", "write_split"]
+           "SplitFileError", "dataset_spec", "load_dataset", "one_hot", "prepare", "read_split", "split_meta",
+           "write_split"]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ attributes the file was written with, so a damaged or hand-edited split is named
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import h5py
 import numpy as np
@@ -14,7 +14,7 @@ from .. import __version__
 from ..io import read_h5_attrs, write_h5
 from .base import RESERVED, Dataset, Split
 
-__all__ = ["SplitFileError", "write_split", "read_split"]
+__all__ = ["SplitFileError", "write_split", "read_split", "split_meta"]
 
 
 class SplitFileError(ValueError):
@@ -108,3 +108,11 @@ def read_split(path: str | Path, dataset: str | None = None, split: str | None =
         raise SplitFileError(f"split file {path}: " + "; ".join(problems) + f". D{fix[1:]}")
     extras = {k: v for k, v in arrays.items() if k not in RESERVED}
     return Split(arrays["x"], arrays["label"], arrays.get("group"), extras), attrs
+
+
+def split_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a generator checkpoint records about its training data (checked when it is loaded)."""
+    meta = {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"]), "kind": attrs["kind"]}
+    if "channel_names" in attrs:
+        meta["channel_names"] = list(attrs["channel_names"])
+    return meta

@@ -1,4 +1,4 @@
-"""The diffusion family's record for the generator registry (`dualspace.generator.FAMILIES`)."""
+"""The diffusion family's record for the generator registry (`dualspace.generator.CORE_FAMILIES`)."""
 
 from __future__ import annotations
 

@@ -29,11 +29,9 @@ from ..diffusion.samplers import SamplerConfig
 from ..diffusion.train import train_diffusion
 from ..io import load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5
 from ..settings import ConfigBase, is_int
+from .study import SCENARIOS
 
 log = logging.getLogger("dualspace.madness")
-
-SCENARIOS = ("full_synthetic", "fresh", "augmented")
-
 
 @dataclass
 class ScenarioConfig:

@@ -10,10 +10,9 @@ import numpy as np
 import torch
 
 from ..conformal import ThresholdTable, accept
-from ..data import read_split
+from ..data import read_split, split_meta
 from ..io import write_h5, write_json
-from ..stages.generator import split_meta
-from ..stages.regions import region_scores
+from ..scoring import score_outcomes
 from . import lenet as lenet_lib
 from .loop import (GenerationData, LoopConfig, ScenarioConfig, digest, gen0_real_index, generation_data,
                    load_generation, read_samples, sample_generation, save_with_provenance, train_generation)
@@ -101,8 +100,8 @@ def evaluate_generation(samples_h5: str | Path, test_h5: str | Path, lenet_pt: s
     q = quality_from_outputs(real_f, real_logits, test.label, fake_f, fake_logits, samples["label"],
                              k=settings["prdc_k"], n_boot=settings["fid_bootstrap"], seed=seed)
     n_classes = int(test_attrs["n_classes"])
-    _, _, s, _ = region_scores(samples["x"], samples["label"], n_classes, region["generator"], region["phi"],
-                               region["mdn"], dataset)
+    _, _, s, _ = score_outcomes(samples["x"], samples["label"], n_classes, region["generator"], region["phi"],
+                                region["mdn"], dataset)
     inside = accept(s, samples["label"], ThresholdTable.from_csv(region["tau"], alpha))
     out = {**q, "region_acceptance": float(inside.mean()), "region_alpha": alpha,
            "lenet_test_accuracy": float(extra["test_accuracy"]), "generation": int(attrs["generation"]),

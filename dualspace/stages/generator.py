@@ -6,18 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..data import read_split
+from ..data import read_split, split_meta
 from ..generator import DEFAULT_FAMILY, family
 
 log = logging.getLogger("dualspace")
-
-
-def split_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """What a generator checkpoint records about its training data (checked when it is loaded)."""
-    meta = {"dataset": attrs["dataset"], "class_names": list(attrs["class_names"]), "kind": attrs["kind"]}
-    if "channel_names" in attrs:
-        meta["channel_names"] = list(attrs["channel_names"])
-    return meta
 
 
 def train_generator(train_h5: str | Path, out_path: str | Path, settings: Mapping[str, Any], seed: int,

@@ -15,13 +15,12 @@ import pandas as pd
 
 from ..artifacts import DraftSamples, DraftScores, Region
 from ..conformal import ThresholdTable, accept
-from ..density import load_mdn, scores
 from ..farthest_point import representatives
-from ..features import Phi
 from ..generator import family, load_generator
-from ..io import atomic_path
+from ..io import write_csv
 from ..plots import representatives_figure
 from ..runtime import pick_device
+from ..scoring import score_outcomes
 
 log = logging.getLogger("dualspace")
 
@@ -43,26 +42,13 @@ def sample_drafts(generator_pt: str | Path, out_h5: str | Path, K: int, sampler:
     log.info("%d drafts (%d per class) from the %s generator", len(x), K, gen.family)
 
 
-def region_scores(x: np.ndarray, label: np.ndarray, n_classes: int, generator_pt: str | Path, phi_pt: str | Path,
-                  mdn_pt: str | Path, dataset: str, device: Any = "cpu"
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """phi features, PCA coordinates y and scores s = -log p(y | g(c)) of samples x with labels c under a dual-space
-    run's generator embedding, phi and MDN; and e = g(c) of every class (n_classes, d_c)."""
-    shape = x.shape[1:]
-    gen = load_generator(generator_pt, dataset=dataset, shape=shape, n_classes=n_classes)
-    phi = Phi.load(phi_pt, dataset=dataset, shape=shape, n_classes=n_classes).to(device)
-    mdn = load_mdn(mdn_pt, dataset=dataset, cond_dim=gen.cond_dim)
-    feats, y = phi(x)
-    return feats, y, scores(mdn, y, gen.embed(label)), gen.embed(np.arange(n_classes))
-
-
 def score_drafts(samples_h5: str | Path, generator_pt: str | Path, phi_pt: str | Path, mdn_pt: str | Path,
                  out_h5: str | Path, dataset: str, device: str = "auto", expect_gpu: bool = False) -> None:
     """rule score_drafts: phi features, PCA coordinates and scores s = -log p(y | g(c)) of every draft."""
     drafts = DraftSamples.read(samples_h5, dataset=dataset)
     n_classes = int(drafts.attrs["n_classes"])
-    feats, y, s, e = region_scores(drafts.x, drafts.label, n_classes, generator_pt, phi_pt, mdn_pt, dataset,
-                                   pick_device(device, expect_gpu))
+    feats, y, s, e = score_outcomes(drafts.x, drafts.label, n_classes, generator_pt, phi_pt, mdn_pt, dataset,
+                                    pick_device(device, expect_gpu))
     DraftScores(feats, y, s, drafts.label, e,
                 {"dataset": dataset, "n_classes": n_classes, "samples": str(samples_h5), "phi": str(phi_pt),
                  "mdn": str(mdn_pt)}).write(out_h5)
@@ -91,7 +77,6 @@ def select_region(samples_h5: str | Path, scores_h5: str | Path, tau_csv: str | 
     rows = [{"class": c, "n_drafts": int((label == c).sum()), "n_accepted": int((ok & (label == c)).sum()),
              "acceptance_rate": float(ok[label == c].mean()) if (label == c).any() else float("nan"),
              "n_representatives": len(reps[c])} for c in range(n_classes)]
-    with atomic_path(out_csv) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_csv(pd.DataFrame(rows), out_csv)
     representatives_figure(drafts.x, reps, list(drafts.attrs["class_names"]),
                            f"{ds}: representatives, alpha = {alpha}", out_png, drafts.attrs.get("channel_names"))

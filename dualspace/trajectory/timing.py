@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from ..nn import ConditionEncoder
 from ..runtime import pick_device
 from .data import GeometryStats
+from .study import CONDITIONINGS, PROFILES
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -140,10 +141,6 @@ def step_features(dxdy: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def inverse_softplus(y: float) -> float:
     """x with softplus(x) = y (y > 0)."""
     return y + math.log(-math.expm1(-y))
-
-
-CONDITIONINGS = ("goal", "goal_geometry", "shared_embedding")
-PROFILES = ("position", "steps")
 
 
 @dataclass

@@ -1,5 +1,7 @@
-"""A seeded physiological simulator of averaged click ABRs (`abr_simulated`): waves I, III, V whose latency and
-amplitude follow published adult norms, plus band-limited residual noise.
+"""The `abr_simulated` dataset (simulated, not recorded): a seeded physiological simulator of averaged click ABRs,
+waves I, III, V whose latency and amplitude follow published adult norms plus band-limited residual noise, and
+its loader in the dataset contract (three exchangeable splits of independent draws, z-scored with train
+statistics, static parameters and true peaks as extras).
 
 The rule `expected_peaks` is the simulator without subject variability or noise; evaluation compares generated
 signals with it. Every number of the rule sits in `NORMS` with its source. Levels in dB nHL and thresholds in dB HL
@@ -8,18 +10,19 @@ are taken on one scale (0 dB nHL = the normal-hearing click threshold).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
 from ..settings import ConfigBase
+from .base import SIZE, Dataset, Split, channel_stats, random_partition, zscore
 
 FS_HZ = 20_000.0  # sample k lies at k / FS_HZ seconds
 N_SAMPLES = 200  # 10 ms epoch
 T_MS = np.arange(N_SAMPLES) * 1000.0 / FS_HZ  # (200,) sample times in ms
 
 STATIC_NAMES = ["intensity_db_nhl", "rate_per_s", "age_years", "sex", "threshold_db_hl", "noise_uv"]
-CATEGORICAL = [3]  # column index of sex (0 = female, 1 = male)
 PEAK_NAMES = ["latency_I_ms", "latency_III_ms", "latency_V_ms", "amplitude_I_uv", "amplitude_III_uv", "amplitude_V_uv"]
 WAVES = ["I", "III", "V"]
 HEARING_CLASSES = ["normal", "mild", "moderate", "severe"]
@@ -224,3 +227,45 @@ def simulate(n: int, seed: int, cfg: SimulatorConfig | None = None) -> dict[str,
     return {"signal": signal.astype(np.float32), "static": static.astype(np.float32),
             "peaks": peaks.astype(np.float32), "label": hearing_class(static[:, 4].astype(np.float32)),
             "conductive_db": conductive.astype(np.float32)}
+
+
+CHANNELS = ["abr_uv"]
+_RANGE = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+_NONNEG = {"type": "number", "minimum": 0}
+ABR_SIMULATED_OPTIONS: dict[str, Any] = {
+    "n_train": SIZE, "n_calib": SIZE, "n_test": SIZE,
+    "intensity_db_nhl": _RANGE, "rate_per_s": _RANGE, "age_years": _RANGE, "noise_uv": _RANGE,
+    "p_male": {"type": "number", "minimum": 0, "maximum": 1},
+    "threshold_max_db_hl": {"type": "number", "exclusiveMinimum": 70, "exclusiveMaximum": 100},
+    "conductive_fraction": {"type": "number", "minimum": 0, "maximum": 1},
+    "latency_sd_ms": _NONNEG, "amplitude_cv": _NONNEG,
+}
+assert set(ABR_SIMULATED_OPTIONS) - {"n_train", "n_calib", "n_test"} == {f.name for f in fields(SimulatorConfig)}
+
+
+def load_abr_simulated(seed: int, n_train: int = 3000, n_calib: int = 1000, n_test: int = 1000,
+                       **simulator: Any) -> Dataset:
+    """One `simulate` draw of n_train + n_calib + n_test recordings, split at random (so calib and test are
+    exchangeable): x (N,1,200) z-scored with train stats, label = hearing class, extras static (N,6) raw units,
+    peaks (N,6) (0 for an absent wave: split files hold finite values only) and peak_present (N,3) bool."""
+    cfg = SimulatorConfig.from_dict(simulator)
+    sim = simulate(n_train + n_calib + n_test, seed, cfg)
+    parts = random_partition(len(sim["label"]), [n_train, n_calib], np.random.default_rng([seed, 1]))
+    x = sim["signal"][:, None, :]  # (N,1,200) uV
+    mean, std = channel_stats(x[parts[0]])
+    present = np.isfinite(sim["peaks"][:, :3])  # (N,3) waves I, III, V
+    peaks = np.nan_to_num(sim["peaks"], nan=0.0)
+    splits = {name: Split(zscore(x[i], mean, std), sim["label"][i],
+                          extras={"static": sim["static"][i], "peaks": peaks[i], "peak_present": present[i]})
+              for name, i in zip(("train", "calib", "test"), parts)}
+    return Dataset(
+        name="abr_simulated",
+        kind="series",
+        n_classes=len(HEARING_CLASSES),
+        class_names=list(HEARING_CLASSES),
+        splits=splits,
+        normalization={"type": "zscore", "mean": mean, "std": std, "channels": CHANNELS,
+                       "note": "z-scored with the train split's mean/std of the signal in uV; extras stay raw"},
+        provenance={"seed": seed, "simulator": cfg.to_dict(), "simulated": True},
+        channel_names=CHANNELS,
+    )
