@@ -131,7 +131,7 @@ def _rules(smk: Path) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(STUDIES))
 def test_a_study_is_removed_by_deleting_its_files(name, tmp_path):
-    """In a copy: delete the study's package, rule file, scripts, tests, config section (and its generator
+    """In a copy: delete the study's package, rule files, scripts, tests, config section (and its generator
     families' sections in dataset sections) and registry line. The DAG
     of `rule all` still builds (the config check passes), the other studies and the dual-space pipeline keep their
     jobs, and every remaining test module still imports."""
@@ -142,7 +142,8 @@ def test_a_study_is_removed_by_deleting_its_files(name, tmp_path):
     own_rules = _rules(wf / "workflow/rules" / f"{name}.smk")
 
     shutil.rmtree(py / "dualspace" / name)
-    (wf / "workflow/rules" / f"{name}.smk").unlink()
+    for f in (f"{name}.smk", f"{name}_common.smk"):
+        (wf / "workflow/rules" / f).unlink()
     for f in [*(wf / "workflow/scripts").glob(f"{name}_*.py"), *(wf / "tests").glob(f"test_{name}_*.py"),
               *(wf / "tests").glob(f"test_{name}.py")]:
         f.unlink()

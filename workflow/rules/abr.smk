@@ -5,28 +5,8 @@
 # `snakemake --cores 2 abr_dualspace`: the dual-space pipeline on abr_simulated with the CVAE generator family.
 # `snakemake --cores 2 abr_epl --config abr='{epl_root: DIR}'`: peaks tracked across the EPL level sweeps in DIR.
 
-from dualspace.abr.study import MODES as ABR_MODES, mode_settings as abr_mode_settings
 
-# Its config section and file layout.
-ABR = "results/abr"
-
-
-def abr():
-    """The `abr` config section, canonical (keys sorted)."""
-    return canonical(config["abr"])
-
-
-def abr_settings(mode):
-    """model / loss / train of one mode: the shared sections with `model.joint_generation` set by the mode."""
-    return abr_mode_settings(abr(), mode)
-
-
-def abr_modes():
-    return abr()["modes"]
-
-
-def abr_split(split):
-    return f"results/{abr()['dataset']}/data/{split}.h5"
+include: "abr_common.smk"
 
 
 wildcard_constraints:
