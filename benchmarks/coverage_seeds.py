@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from dualspace.io import atomic_path
+from dualspace.io import write_csv
 from _grid import ROOT, parse_args, read_rows, run_grid
 
 GENERATOR_REDUCED = {"train": {"steps": 150, "checkpoint_every": 1000}, "net": {"base_channels": 16}}
@@ -90,8 +90,7 @@ def run_seed(ds: str, seed: int, work: str, config: dict, threads: int, device: 
                          "sigma_binomial": band_sigma(alpha, int(m.sum()), n_cal),
                          "sigma_cluster": cluster[c] if cluster else np.nan,
                          "n_groups": len(np.unique(test_groups)) if test_groups is not None else np.nan})
-    with atomic_path(out) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_csv(pd.DataFrame(rows), out)
     print(f"{ds} seed {seed}: {time.time() - t0:.0f} s", flush=True)
     return str(out)
 

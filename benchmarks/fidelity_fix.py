@@ -29,6 +29,7 @@ from dualspace.artifacts import DraftSamples
 from dualspace.config import deep_merge
 from dualspace.data import read_split
 from dualspace.fidelity import FidelityConfig, fidelity_table
+from dualspace.io import write_csv
 from dualspace.stages.generator import train_generator
 from dualspace.stages.regions import sample_drafts
 
@@ -117,7 +118,7 @@ def main() -> None:
         if name == args.variants[0]:
             print("\nreal references (half vs half, train vs test):\n")
             print(table[table["compared"].isin(["real_half", "train"])][cols].to_markdown(index=False, floatfmt=".3f"))
-        pd.concat(rows).to_csv(out / "fidelity_fix.csv", index=False)
+        write_csv(pd.concat(rows), out / "fidelity_fix.csv")
 
 
 if __name__ == "__main__":

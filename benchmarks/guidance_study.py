@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from dualspace.io import atomic_path
+from dualspace.io import write_csv
 from _grid import ROOT, parse_args, read_rows, run_grid
 
 
@@ -83,8 +83,7 @@ def run_one(ds: str, sampler: str, gamma: float, work: str, results: str, config
     rows.insert(1, "sampler", sampler)
     rows.insert(2, "gamma", gamma)
     rows["sample_seconds"] = round(t_sample, 1)
-    with atomic_path(out) as tmp:
-        rows.to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(rows, out, float_format="%.6g")
     print(f"{ds} {sampler} gamma {gamma}: {time.time() - t0:.0f} s", flush=True)
     return str(out)
 

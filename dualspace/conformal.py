@@ -65,10 +65,9 @@ class ThresholdTable:
         """One row per class (class, n_calib, k, tau, coverage band), written atomically."""
         import pandas as pd
 
-        from .io import atomic_path
+        from .io import write_csv
 
-        with atomic_path(path) as tmp:
-            pd.DataFrame(self.rows(), columns=COLUMNS).to_csv(tmp, index=False, float_format="%.10g")
+        write_csv(pd.DataFrame(self.rows(), columns=COLUMNS), path, float_format="%.10g")
 
     @classmethod
     def from_csv(cls, path: str | Path, alpha: float) -> "ThresholdTable":

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 __all__ = ["CheckpointError", "atomic_path", "check_trained_for", "load_checkpoint", "package_dir", "save_torch",
-           "sha256_file",
+           "sha256_file", "write_csv", "write_json", "read_json",
            "write_h5", "read_h5", "read_h5_attrs"]
 
 
@@ -67,6 +67,29 @@ def write_json(obj: Any, path: str | Path) -> None:
     """`obj` as indented JSON with sorted keys (byte-stable), atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+
+
+def read_json(path: str | Path, what: str, kind: type = dict) -> Any:
+    """A JSON artifact (written by `write_json`) whose top level is a `kind`; a missing, damaged or foreign file is
+    an error naming it and the command that rebuilds it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist; build it with `snakemake {path}`")
+    try:
+        obj = json.loads(path.read_text())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{what} {path} is damaged or not JSON ({e}); "
+                         f"delete it and rerun `snakemake {path}`") from None
+    if not isinstance(obj, kind):
+        raise ValueError(f"{what} {path} holds a JSON {type(obj).__name__} where a {kind.__name__} is expected; "
+                         f"delete it and rerun `snakemake {path}`")
+    return obj
+
+
+def write_csv(df, path: str | Path, *, float_format: str | None = None, index: bool = False) -> None:
+    """A pandas DataFrame as CSV (`df.to_csv` with these options), atomically; the parent folder is created."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=index, float_format=float_format)
 
 
 def save_torch(obj: Any, path: str | Path) -> None:

@@ -3,7 +3,6 @@ each spectrum summary over FID; and their figures."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path, read_h5
+from ..io import read_h5, read_json, write_csv
 from .spectrum import bootstrap_mean, first_departure
 
 log = logging.getLogger("dualspace")
@@ -40,7 +39,7 @@ def chain_rows(chain: Chain) -> list[dict[str, Any]]:
     """Per generation: the quality metrics and, per timestep, the probe mean of each spectrum summary."""
     rows = []
     for g, (m, j) in enumerate(zip(chain.metrics, chain.jacobians)):
-        metrics = json.loads(Path(m).read_text())
+        metrics = read_json(m, "quality metrics")
         spec = read_h5(j)
         row = {"scenario": chain.scenario, "w": chain.w, "generation": g,
                **{k: metrics[k] for k in (*QUALITY, "fid_sd")}}
@@ -53,7 +52,7 @@ def chain_rows(chain: Chain) -> list[dict[str, Any]]:
 def detection_rows(chain: Chain, k_sigma: float, n_boot: int, seed: int) -> list[dict[str, Any]]:
     """The first generation at which each spectrum summary (per timestep) and FID leave generation 0's range
     (k_sigma bootstrap sds: over probes for the spectrum, over samples for FID), and lead = gen(FID) - gen(summary)."""
-    metrics = [json.loads(Path(m).read_text()) for m in chain.metrics]
+    metrics = [read_json(m, "quality metrics") for m in chain.metrics]
     fid = [m["fid"] for m in metrics]
     g_fid = first_departure(fid, fid[0], metrics[0]["fid_sd"], k_sigma)
     specs = [read_h5(j) for j in chain.jacobians]
@@ -69,11 +68,6 @@ def detection_rows(chain: Chain, k_sigma: float, n_boot: int, seed: int) -> list
     return rows
 
 
-def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-
-
 def summarise(chains: Sequence[Chain], out_csv: str | Path, out_detection: str | Path, figures: str | Path,
               k_sigma: float, n_boot: int, seed: int, dataset: str) -> None:
     """rule madness_summary: summary.csv, detection.csv and the figures of a set of chains."""
@@ -82,11 +76,11 @@ def summarise(chains: Sequence[Chain], out_csv: str | Path, out_detection: str |
 
     rows = [r for c in chains for r in chain_rows(c)]
     det = [r for c in chains for r in detection_rows(c, k_sigma, n_boot, seed)]
-    _write_csv(rows, out_csv)
-    _write_csv(det, out_detection)
+    table = pd.DataFrame(rows)
+    write_csv(table, out_csv, float_format="%.6g")
+    write_csv(pd.DataFrame(det), out_detection, float_format="%.6g")
     figures = Path(figures)
     figures.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame(rows)
     curves_figure(table, figures / "curves.png", f"{dataset}: self-consuming loops")
     spectra_figure({c.name: [read_h5(j) for j in c.jacobians] for c in chains}, figures / "spectra.png",
                    f"{dataset}: eigenvalues of J^T J (denoiser Jacobian)")

@@ -12,7 +12,6 @@ Files under results/mixture_vae/{ds}/ (the images come from the shared split fil
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import pandas as pd
 import torch
 
 from ..data import read_split
-from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5, write_json
+from ..io import load_checkpoint, read_h5, read_h5_attrs, read_json, save_torch, write_csv, write_h5, write_json
 from . import evaluate as ev
 from . import plots
 from .family import MixtureVAESettings, responsibilities
@@ -33,13 +32,6 @@ from .train import train_mixture_vae
 
 log = logging.getLogger("dualspace")
 METRICS = ("accuracy", "nmi", "ari", "tau_accuracy", "n_dead", "n_used", "test_elbo", "resp_entropy")
-
-
-def _read_json(path: str | Path, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{what} {path} is missing or not JSON ({e}); delete it and rerun `snakemake {path}`") from None
 
 
 def _images(path: str | Path, split: str):
@@ -134,8 +126,8 @@ def figures(model_path: str | Path, history_path: str | Path, metrics_path: str 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, _ = load_run(model_path)
-    history = _read_json(history_path, "training history")
-    metrics = _read_json(metrics_path, "metrics")
+    history = read_json(history_path, "training history", list)
+    metrics = read_json(metrics_path, "metrics")
     codes = read_h5(codes_h5)
     class_names = read_h5_attrs(codes_h5)["class_names"]
     test, _ = _images(test_h5, "test")
@@ -192,19 +184,17 @@ def ablation_table(metrics_by_run: Mapping[str, str | Path], kmeans_path: str | 
     """rule mixture_vae_ablation_table: one row per (variant, seed); mean +- sd per variant; accuracy figure."""
     rows = []
     for run, path in metrics_by_run.items():
-        m = _read_json(path, "metrics")
+        m = read_json(path, "metrics")
         rows.append({"variant": run.split("/")[0], "seed": m["seed"], **{k: m[k] for k in METRICS}})
     df = pd.DataFrame(rows)
-    kmeans = _read_json(kmeans_path, "k-means baseline")
+    kmeans = read_json(kmeans_path, "k-means baseline")
     summary = []
     for variant, g in df.groupby("variant", sort=False):
         s = ev.summarise_seeds(g.to_dict("records"), list(METRICS))
         summary.append({"variant": variant, **s, "seeds_with_dead_channels": int((g["n_dead"] > 0).sum())})
     summary = pd.DataFrame(summary)
     summary["kmeans_accuracy"] = kmeans["accuracy"]
-    with atomic_path(csv_out) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.4f")
-    with atomic_path(summary_out) as tmp:
-        summary.to_csv(tmp, index=False, float_format="%.4f")
+    write_csv(df, csv_out, float_format="%.4f")
+    write_csv(summary, summary_out, float_format="%.4f")
     plots.ablation(df, kmeans["accuracy"], figure_out)
     log.info("ablation:\n%s", summary.to_string())

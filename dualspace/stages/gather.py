@@ -9,15 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..conformal import THREE_SIGMA_TWO_SIDED
-from ..io import atomic_path
+from ..io import write_csv
 
 log = logging.getLogger("dualspace")
 
 
 def _gather(alpha_csvs: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
     df = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in alpha_csvs], ignore_index=True)
-    with atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(df, out_csv, float_format="%.6g")
     return df
 
 

@@ -3,7 +3,6 @@ per-alpha stages import no torch: an alpha edit waits on them."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pandas as pd
 from ..artifacts import ArtifactError, DraftSamples, DraftScores, Pairs, PairScores, Region
 from ..conformal import ThresholdTable, accept
 from ..data import read_split
-from ..io import atomic_path, read_h5, read_h5_attrs, write_h5
+from ..io import read_h5, read_h5_attrs, read_json, write_csv, write_h5, write_json
 from ..metrics import (base_metrics, class_volume_draws, cluster_band_sigma, fid_accepted, fid_all, metrics_table,
                        real_trained_accuracies, tstr_accuracy)
 from ..volume import VolumeDraws
@@ -76,8 +75,7 @@ def metrics_base(dataset: str, test_pairs_h5: str | Path, samples_h5: str | Path
     write_h5(out_volumes_h5, {f"class{c}_{k}": getattr(d, k) for c, d in draws.items()
                               for k in ("score", "log_w", "n_j")},
              {"dataset": dataset, "n_classes": len(draws), "mode": mode, "seed": seed})
-    with atomic_path(out_json) as tmp:
-        Path(tmp).write_text(json.dumps(base, indent=1, sort_keys=True))
+    write_json(base, out_json)
 
 
 def read_volume_draws(path: str | Path, dataset: str, n_classes: int) -> dict[int, VolumeDraws]:
@@ -118,13 +116,12 @@ def metrics_alpha(dataset: str, alpha: float, tau_csv: str | Path, base_json: st
     if real_groups is not None and calib_groups is not None:
         cluster = {alpha: cluster_band_sigma(cal.score, cal.label, calib_groups, test_sc.score, test.label,
                                              real_groups, alpha, n_classes, mode, cluster_boot, seed)}
-    base = json.loads(Path(base_json).read_text())
+    base = read_json(base_json, "base metrics")
     rows = metrics_table(dataset, [table], {alpha: accepted}, test_sc.score, test.y, test.label, drafts,
                          read_volume_draws(volumes_h5, dataset, n_classes), cluster_sigmas=cluster, base=base)
     if fid_h5 is not None:
         rows[-1].update(fid_accepted(read_h5(fid_h5), accepted))
-    with atomic_path(out_csv) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    write_csv(pd.DataFrame(rows), out_csv, float_format="%.6g")
 
 
 def tstr_alpha(dataset: str, alpha: float, tau_csv: str | Path, phi_pt: str | Path, samples_h5: str | Path,
@@ -139,9 +136,8 @@ def tstr_alpha(dataset: str, alpha: float, tau_csv: str | Path, phi_pt: str | Pa
     real = read_split(test_h5, dataset=dataset, split="test")[0]
     x = DraftSamples.read(samples_h5, dataset=dataset).x
     acc = tstr_accuracy(Phi.load(phi_pt, dataset=dataset), x, drafts.label, accepted, real.x, real.label, seed)
-    with atomic_path(out_csv) as tmp:
-        pd.DataFrame([{"dataset": dataset, "alpha": alpha, "n_accepted": int(accepted.sum()), "tstr_acc": acc}]
-                     ).to_csv(tmp, index=False, float_format="%.6g")
+    row = {"dataset": dataset, "alpha": alpha, "n_accepted": int(accepted.sum()), "tstr_acc": acc}
+    write_csv(pd.DataFrame([row]), out_csv, float_format="%.6g")
 
 
 def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | Path, region_h5: str | Path,
@@ -173,8 +169,7 @@ def draft_fidelity(test_h5: str | Path, train_h5: str | Path, samples_h5: str | 
     df = pd.DataFrame(rows)
     df.insert(0, "dataset", drafts.attrs["dataset"])
     df.insert(3, "alpha", alpha)
-    with atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False)
+    write_csv(df, out_csv)
     draft_rows = df["compared"].isin(["drafts", "accepted"]) & (df["class"] != "all")
     bad = df[draft_rows & ~df["ok"]]
     log.info("fidelity of %s: %d rows; %d of %d per-class draft rows miss a tolerance of %s", dataset or "drafts",

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from ..diffusion.samplers import SamplerConfig
-from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_h5, write_json
+from ..io import atomic_path, load_checkpoint, read_h5, read_h5_attrs, save_torch, write_csv, write_h5, write_json
 from ..two_sample import c2st
 from . import evaluate as ev
 from .baselines import ConstantTiming, MomentMatchedTiming, TimingCache, timing_cache
@@ -276,16 +276,14 @@ def evaluate_model(name: str, test_h5: str | Path, samples_h5: str | Path, out_c
     row.update({f"w1_{k}": v for k, v in ev.wasserstein_table(real_geo, gen_geo).items()})
     feats["mask"] = mask_g
     write_h5(out_h5, feats, {"model": name})
-    with atomic_path(out_csv) as tmp:
-        pd.DataFrame([row]).to_csv(tmp, index=False)
+    write_csv(pd.DataFrame([row]), out_csv)
     log.info("%s: %s", name, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
 
 
 def collect(csvs: Sequence[str | Path], out_csv: str | Path) -> pd.DataFrame:
     """rule trajectory_table: one row per evaluated model."""
     df = pd.concat([pd.read_csv(p) for p in csvs], ignore_index=True)
-    with atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False)
+    write_csv(df, out_csv)
     return df
 
 
