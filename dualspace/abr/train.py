@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from ..nn.training import train_epoch
 from ..settings import ConfigBase, is_int
 from .losses import LossConfig, beta_at, cvae_loss, joint_cvae_loss, kl_per_unit
 from .model import CVAE, CVAEConfig
@@ -113,29 +113,24 @@ def train_cvae(train: dict[str, np.ndarray], val: dict[str, np.ndarray], model_c
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
 
+    def step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        # one batch at this epoch's beta
+        out = model(signal[idx], static[idx], generator=gen)
+        batch = {k: None if v is None else v[idx] for k, v in std.items()}
+        terms = loss_terms(model, out, batch, beta, loss_cfg)
+        if not torch.isfinite(terms["loss"]):
+            raise FloatingPointError(f"non-finite ABR CVAE loss at epoch {epoch}: "
+                                     f"{ {k: float(v) for k, v in terms.items()} }; lower abr.train.lr")
+        return terms["loss"], {k: float(terms[k].detach()) for k in TERMS}
+
     best_loss, best_state, waited, history = math.inf, None, 0, []
     n = len(signal)
     for epoch in range(train_cfg.epochs):
         beta = beta_at(epoch, loss_cfg.max_beta, loss_cfg.warmup_epochs)
         t0 = time.perf_counter()
         model.train()
-        sums = dict.fromkeys(TERMS, 0.0)
-        perm = torch.randperm(n, generator=gen)
-        for start in tqdm(range(0, n, train_cfg.batch_size), desc=f"ABR CVAE epoch {epoch + 1}/{train_cfg.epochs}",
-                          leave=False, disable=not train_cfg.progress):
-            idx = perm[start:start + train_cfg.batch_size]
-            out = model(signal[idx], static[idx], generator=gen)
-            batch = {k: None if v is None else v[idx] for k, v in std.items()}
-            terms = loss_terms(model, out, batch, beta, loss_cfg)
-            if not torch.isfinite(terms["loss"]):
-                raise FloatingPointError(f"non-finite ABR CVAE loss at epoch {epoch}: "
-                                         f"{ {k: float(v) for k, v in terms.items()} }; lower abr.train.lr")
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
-            opt.step()
-            for k in TERMS:
-                sums[k] += float(terms[k].detach()) * len(idx)
+        sums = train_epoch(step, n, train_cfg.batch_size, opt, train_cfg.grad_clip, gen,
+                           f"ABR CVAE epoch {epoch + 1}/{train_cfg.epochs}", train_cfg.progress)
 
         ev = evaluate_cvae(model, va, loss_cfg, loss_cfg.max_beta, seed + 1)
         val_loss = ev["terms"]["loss"]

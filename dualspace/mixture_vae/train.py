@@ -17,10 +17,10 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .losses import LogitMoG, LossConfig, elbo, kl_normal_std, mixture_vae_loss
+from ..nn.training import train_epoch
 from ..settings import ConfigBase, is_int
+from .losses import LogitMoG, LossConfig, elbo, kl_normal_std, mixture_vae_loss
 from .model import MixtureVAE, MixtureVAEConfig
 
 log = logging.getLogger("dualspace.mixture_vae")
@@ -139,29 +139,25 @@ def train_mixture_vae(x_train: np.ndarray, model_cfg: MixtureVAEConfig, loss_cfg
     n0 = K if train_cfg.start_channels is None else min(train_cfg.start_channels, K)
     model.unlocked[:] = torch.arange(K) < n0
     warm = model_cfg.conditioning == "cin" and model_cfg.cin_stable and train_cfg.film_warmup_epochs > 0
+
+    def step(idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        # one batch at this epoch's Gumbel temperature tau
+        xb = x[idx]
+        out = model(xb, tau, hard=True, generator=gen)
+        loss, terms = mixture_vae_loss(out, xb, loss_cfg, model.log_pi(), len(x), mog)
+        if not math.isfinite(terms["loss"]):
+            raise FloatingPointError(f"non-finite mixture VAE loss at epoch {epoch + 1}: {terms}; lower "
+                                     "mixture_vae.train.lr or raise mixture_vae.model.sigma_min")
+        return loss, terms
+
     last_unlock, history = 0, []
     for epoch in range(train_cfg.epochs):
         tau = train_cfg.tau(epoch)
         model.norm_enabled = not (warm and epoch < train_cfg.film_warmup_epochs)
         t0 = time.perf_counter()
         model.train()
-        sums: dict[str, float] = {}
-        perm = torch.randperm(len(x), generator=gen)
-        batches = range(0, len(x), train_cfg.batch_size)
-        for start in tqdm(batches, desc=f"mixture VAE epoch {epoch + 1}/{train_cfg.epochs}", leave=False,
-                          disable=not train_cfg.progress):
-            xb = x[perm[start:start + train_cfg.batch_size]]
-            out = model(xb, tau, hard=True, generator=gen)
-            loss, terms = mixture_vae_loss(out, xb, loss_cfg, model.log_pi(), len(x), mog)
-            if not math.isfinite(terms["loss"]):
-                raise FloatingPointError(f"non-finite mixture VAE loss at epoch {epoch + 1}: {terms}; lower "
-                                         "mixture_vae.train.lr or raise mixture_vae.model.sigma_min")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, train_cfg.grad_clip)
-            opt.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v * len(xb)
+        sums = train_epoch(step, len(x), train_cfg.batch_size, opt, train_cfg.grad_clip, gen,
+                           f"mixture VAE epoch {epoch + 1}/{train_cfg.epochs}", train_cfg.progress)
         seconds = time.perf_counter() - t0
 
         model.eval()
