@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .io import CheckpointError, check_trained_for, load_checkpoint, save_torch
 from .nn.feature_nets import ResNet18Features, SeriesCNN
+from .nn.inference import batched
 
 log = logging.getLogger("dualspace.features")
 
@@ -112,13 +113,11 @@ class Phi:
         self.net.to(device)
         return self
 
-    @torch.no_grad()
     def features(self, x: np.ndarray, batch: int = 512) -> np.ndarray:
         """(N, *shape) data-space inputs -> (N, D_phi) raw features."""
-        device = next(self.net.parameters()).device
-        out = [self.net.features(torch.as_tensor(x[i:i + batch]).to(device)).float().cpu().numpy()
-               for i in range(0, len(x), batch)]
-        return np.concatenate(out) if out else np.zeros((0, self.pca_mean.shape[0]), np.float32)
+        if len(x) == 0:
+            return np.zeros((0, self.pca_mean.shape[0]), np.float32)
+        return batched(lambda xb: self.net.features(xb).float(), x, batch, next(self.net.parameters()).device)
 
     def project(self, phi: np.ndarray) -> np.ndarray:
         """(N, D_phi) -> (N, d) whitened PCA coordinates y."""

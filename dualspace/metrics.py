@@ -214,11 +214,10 @@ def fid_accepted(fid_feats: dict[str, np.ndarray], accepted: np.ndarray) -> dict
 
 
 def _accuracy(net, x: np.ndarray, y: np.ndarray) -> float:
-    import torch  # here: the per-alpha metrics need no torch (an alpha edit should not wait ~3 s to import it)
+    # imported here: the per-alpha metrics need no torch (an alpha edit should not wait ~3 s to import it)
+    from .nn.inference import batched
 
-    with torch.no_grad():
-        pred = torch.cat([net(torch.as_tensor(x[i:i + 512])).argmax(1) for i in range(0, len(x), 512)])
-    return float((pred.numpy() == y).mean())
+    return float((batched(lambda xb: net(xb).argmax(1), x, 512) == y).mean())
 
 
 def real_trained_accuracies(phi, drafts_x: np.ndarray, drafts_label: np.ndarray, test_x: np.ndarray,

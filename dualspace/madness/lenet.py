@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..io import CheckpointError, load_checkpoint, save_torch
+from ..nn.inference import batched
 from ..settings import ConfigBase, is_int
 
 log = logging.getLogger("dualspace")
@@ -114,23 +115,21 @@ def train_lenet(x: np.ndarray, labels: np.ndarray, cfg: LeNetConfig, device: str
     return model.eval()
 
 
-@torch.no_grad()
 def forward(model: LeNet, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Features (N, 84) float64 and logits (N, n_classes) of images x, in eval mode, batch by batch."""
     _check_images(x, model.cfg)
+    if len(x) == 0:
+        return np.zeros((0, N_FEATURES)), np.zeros((0, model.cfg.n_classes))
+
+    def features_and_logits(xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = model.embed(xb)
+        return f.double(), model.fc3(f).double()
+
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    feats, logits = [], []
-    for start in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[start:start + batch_size], dtype=torch.float32, device=device)
-        f = model.embed(xb)
-        feats.append(f.double().cpu().numpy())
-        logits.append(model.fc3(f).double().cpu().numpy())
+    feats, logits = batched(features_and_logits, x, batch_size, next(model.parameters()).device, torch.float32)
     model.train(was_training)
-    empty = lambda d: np.zeros((0, d))  # noqa: E731
-    return (np.concatenate(feats) if feats else empty(N_FEATURES),
-            np.concatenate(logits) if logits else empty(model.cfg.n_classes))
+    return feats, logits
 
 
 def features(model: LeNet, x: np.ndarray, batch_size: int = 512) -> np.ndarray:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..data import Split
 from ..generator import GeneratorFamily, TemperatureSampler, check_labels
 from ..io import save_torch
+from ..nn.inference import batched
 from ..settings import SectionedSettings
 from .evaluate import channel_to_label
 from .losses import LossConfig
@@ -47,17 +48,14 @@ class MixtureVAESampler(TemperatureSampler):
     """How drafts are drawn (`<ds>.sampler.mixture_vae`): z ~ N(0, temperature^2 I) in the class's channel."""
 
 
-@torch.no_grad()
 def responsibilities(model: MixtureVAE, x: np.ndarray, batch_size: int = 1024) -> dict[str, np.ndarray]:
     """q(c|x) (N, K) over the unlocked channels, latent means and log-variances (N, K, D), in eval mode."""
+    def encode(xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, mu, logvar = model.encode(xb)
+        return torch.softmax(logits.masked_fill(~model.unlocked, -torch.inf), -1), mu, logvar
+
     model.eval()
-    out: dict[str, list[np.ndarray]] = {"q": [], "mu": [], "logvar": []}
-    for start in range(0, len(x), batch_size):
-        logits, mu, logvar = model.encode(torch.as_tensor(x[start:start + batch_size], dtype=torch.float32))
-        out["q"].append(torch.softmax(logits.masked_fill(~model.unlocked, -torch.inf), -1).numpy())
-        out["mu"].append(mu.numpy())
-        out["logvar"].append(logvar.numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return dict(zip(("q", "mu", "logvar"), batched(encode, x, batch_size, dtype=torch.float32)))
 
 
 class MixtureVAEGenerator:
