@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import read_h5, read_h5_attrs, write_h5
+from .io import existing_file, read_h5, read_h5_attrs, write_h5
 
 __all__ = ["ArtifactError", "Pairs", "PairScores", "DraftSamples", "DraftScores", "Region"]
 
@@ -28,9 +28,7 @@ class ArtifactError(ValueError):
 
 
 def _read(path: str | Path, names: list[str], what: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist; build it with `snakemake {path}`")
+    path = existing_file(path, what)
     try:
         return read_h5(path, names), read_h5_attrs(path)
     except (OSError, KeyError) as e:

@@ -74,11 +74,12 @@ class ThresholdTable:
         """A table written by `to_csv`, checked: its columns, its k against the rank rule, its alpha."""
         import pandas as pd
 
+        from .io import existing_file
+
+        path = existing_file(path, "threshold table")
         fix = f"delete it and rerun `snakemake {path}`"
         try:
             df = pd.read_csv(path)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"threshold table {path} does not exist; build it with `snakemake {path}`") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             raise ValueError(f"threshold table {path} is damaged ({e}); {fix}") from None
         if list(df.columns) != COLUMNS or not len(df):

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 __all__ = ["CheckpointError", "atomic_path", "check_trained_for", "load_checkpoint", "package_dir", "save_torch",
-           "sha256_file", "write_csv", "write_json", "read_json",
+           "sha256_file", "existing_file", "write_csv", "write_json", "read_json",
            "write_h5", "read_h5", "read_h5_attrs"]
 
 
@@ -63,6 +63,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def existing_file(path: str | Path, what: str) -> Path:
+    """`path` as a Path, or FileNotFoundError naming it (`what` it is) and the command that builds it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist; build it with `snakemake {path}`")
+    return path
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     """`obj` as indented JSON with sorted keys (byte-stable), atomically."""
     with atomic_path(path) as tmp:
@@ -72,9 +80,7 @@ def write_json(obj: Any, path: str | Path) -> None:
 def read_json(path: str | Path, what: str, kind: type = dict) -> Any:
     """A JSON artifact (written by `write_json`) whose top level is a `kind`; a missing, damaged or foreign file is
     an error naming it and the command that rebuilds it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist; build it with `snakemake {path}`")
+    path = existing_file(path, what)
     try:
         obj = json.loads(path.read_text())
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
@@ -116,10 +122,8 @@ def load_checkpoint(path: str | Path, what: str, rebuild: str | None = None) -> 
     """
     import torch
 
-    path = Path(path)
+    path = existing_file(path, what)
     rebuild = rebuild or f"delete it and rerun `snakemake {path}` to rebuild it"
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist; build it with `snakemake {path}`")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
@@ -171,9 +175,7 @@ def write_h5(
 
 def read_h5(path: str | Path, names: list[str] | None = None) -> dict[str, np.ndarray]:
     """Read datasets `names` (all when None) from an HDF5 file into memory."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; build it with snakemake (e.g. `snakemake {path}`)")
+    path = existing_file(path, "HDF5 file")
     with h5py.File(path, "r") as f:
         names = list(f.keys()) if names is None else names
         missing = [n for n in names if n not in f]

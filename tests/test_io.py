@@ -76,3 +76,17 @@ def test_read_json_names_a_file_of_the_wrong_type(tmp_path):
     path.write_text("{}")
     with pytest.raises(ValueError, match="holds a JSON dict where a list is expected"):
         read_json(path, "history", list)
+
+
+def test_existing_file_names_what_is_missing_and_the_command(tmp_path):
+    from dualspace.io import existing_file, read_h5
+
+    (tmp_path / "a.h5").write_bytes(b"")
+    assert existing_file(str(tmp_path / "a.h5"), "pairs") == tmp_path / "a.h5"
+    p = re.escape(str(tmp_path / "b.h5"))
+    with pytest.raises(FileNotFoundError, match=rf"^pairs {p} does not exist; build it with `snakemake {p}`$"):
+        existing_file(tmp_path / "b.h5", "pairs")
+    with pytest.raises(FileNotFoundError, match=rf"^HDF5 file {p} does not exist"):
+        read_h5(tmp_path / "b.h5")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        existing_file(tmp_path, "pairs")  # a folder is not the file

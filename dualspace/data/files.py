@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..io import read_h5_attrs, write_h5
+from ..io import existing_file, read_h5_attrs, write_h5
 from .base import RESERVED, Dataset, Split
 
 __all__ = ["SplitFileError", "write_split", "read_split", "split_meta"]
@@ -89,10 +89,8 @@ def read_split(path: str | Path, dataset: str | None = None, split: str | None =
     """Read a split file written by `write_split`: the Split and its attributes, after checking shapes,
     dtypes, finite values, label range, class counts and extras against the attributes (and, when given,
     that it belongs to `dataset` / `split`)."""
-    path = Path(path)
+    path = existing_file(path, "split file")
     fix = f"delete it and rerun `snakemake {path}` (rule prepare_data rebuilds it)"
-    if not path.is_file():
-        raise FileNotFoundError(f"split file {path} does not exist; build it with `snakemake {path}`")
     try:
         with h5py.File(path, "r") as f:
             arrays = {name: f[name][()] for name in f.keys()}
