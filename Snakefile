@@ -32,6 +32,7 @@ include: "workflow/rules/density.smk"
 include: "workflow/rules/regions.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/realism.smk"
 
 # Studies (dualspace.studies; docs/<study>.md) run when the config has their section; each has its own target.
 STUDIES = [name for name in STUDY_REGISTRY if name in config]
@@ -51,5 +52,6 @@ rule all:
         tstr_targets(config["datasets"]),
         expand("results/{ds}/figures/{name}.png", ds=config["datasets"], name=FIGURES),
         expand("results/{ds}/fidelity.csv", ds=config["datasets"]),
+        expand("results/{ds}/realism.csv", ds=config["datasets"]),
         [getattr(rules, name).input for name in STUDIES],
     default_target: True

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from .data import DATASETS, REGISTRY
 from .fidelity import FidelityConfig
 from .generator import DEFAULT_FAMILY, families
+from .realism import RealismConfig
 from .studies import STUDIES, studies
 
 # The alpha wildcard of the rules and the form every entry of `alphas` must print as: str(float) of a value in
@@ -95,10 +96,11 @@ def config_problems(config: Mapping[str, Any], schema_path: str | Path) -> list[
     for ds in config["datasets"]:
         if ds not in config:
             problems.append(f"config key datasets lists '{ds}' but there is no '{ds}' section")
-    try:
-        FidelityConfig.from_dict(config["fidelity"])
-    except ValueError as e:
-        problems.append(f"config key {e}")
+    for settings_class, key in ((FidelityConfig, "fidelity"), (RealismConfig, "realism")):
+        try:
+            settings_class.from_dict(config[key])
+        except ValueError as e:
+            problems.append(f"config key {e}")
     for study in studies():
         problems += study.problems(config)
     return problems

@@ -221,3 +221,27 @@ def fidelity_figure(sets: dict[str, list[dict[str, np.ndarray]]], kind: str, cla
         axes[0, 0].legend(fontsize=5)
     fig.suptitle(title, fontsize=9)
     save(fig, path)
+
+
+def realism_figure(df, title: str, path: str | Path) -> None:
+    """One panel per classifier: per class and pooled, the C2ST of drafts vs real test data and the floor (real
+    train vs real test), each with its 95% interval; 0.5 = a classifier cannot tell the two apart."""
+    style()
+    classifiers = list(dict.fromkeys(df["classifier"]))
+    fig, axes = plt.subplots(1, len(classifiers), figsize=(4.6 * len(classifiers), 3.2), squeeze=False, sharey=True)
+    for ax, clf in zip(axes[0], classifiers):
+        d = df[df["classifier"] == clf].reset_index(drop=True)
+        xs = np.arange(len(d))
+        for name, dx, color in (("c2st", -0.12, "C3"), ("floor", 0.12, "C0")):
+            err = np.stack([d[name] - d[f"{name}_low"], d[f"{name}_high"] - d[name]])
+            ax.errorbar(xs + dx, d[name], yerr=err, fmt="o", ms=4, capsize=2, color=color,
+                        label="drafts vs real test" if name == "c2st" else "floor: real train vs real test")
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_xticks(xs, [str(n) for n in d["class_name"]], rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(0.3, 1.02)
+        ax.set_title(f"{clf} classifier", fontsize=9)
+    axes[0, 0].set_ylabel("held-out accuracy")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    save(fig, path)

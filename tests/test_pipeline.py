@@ -112,13 +112,32 @@ def test_every_figure_is_rendered(tiny_run):
     from PIL import Image
 
     for ds in ("digits", "hapt"):
-        for name in ("calibration", "class_coverage", "acceptance", "distances", "projection", "fidelity",
+        for name in ("calibration", "class_coverage", "acceptance", "distances", "projection", "fidelity", "realism",
                      "../regions/alpha0.9/representatives"):
             path = tiny_run / f"results/{ds}/figures/{name}.png"
             with Image.open(path) as img:
                 assert img.format == "PNG" and img.size[0] > 200 and img.size[1] > 150
                 # not a blank canvas: more than a handful of distinct colours
                 assert len(img.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20, path
+
+
+def test_realism_table_rows(tiny_run):
+    """results/{ds}/realism.csv: per classifier, every class with 10 rows on each side (K = 16 drafts) and the
+    pooled row, the C2ST and the floor with their intervals, and the gap between them."""
+    from dualspace.realism import COLUMNS
+
+    for ds, family, n_classes in (("digits", "diffusion", 10), ("hapt", "class_gaussian", 6)):
+        df = pd.read_csv(tiny_run / f"results/{ds}/realism.csv", dtype={"class": str})
+        assert list(df.columns) == ["dataset", "family", *COLUMNS] and set(df["family"]) == {family}
+        assert list(dict.fromkeys(df["classifier"])) == ["features", "raw"]
+        for _, d in df.groupby("classifier"):
+            assert list(d["class"])[-1] == "all" and len(d) <= n_classes + 1
+            per_class = d[d["class"] != "all"]
+            assert (per_class["n_fake"] == per_class["n_real"]).all() and (per_class["n_fake"] <= 16).all()
+            assert d[d["class"] == "all"]["n_fake"].item() == per_class["n_fake"].sum()
+        assert ((df["c2st_low"] <= df["c2st"]) & (df["c2st"] <= df["c2st_high"])).all()
+        assert ((df["floor_low"] <= df["floor"]) & (df["floor"] <= df["floor_high"])).all()
+        assert np.allclose(df["realism_gap"], df["c2st"] - df["floor"], atol=1e-5)
 
 
 def test_fidelity_table_rows(tiny_run):
@@ -180,7 +199,8 @@ def test_changing_a_generator_setting_reruns_the_generator_and_its_descendants_o
     """One generator setting of one dataset: its generator, the pairs (e = g(c)) and everything after them;
     not the data, not phi, not the other dataset."""
     jobs = _dry_run_jobs(tiny_run, "generator", lambda c: c["digits"]["generator"]["diffusion"]["train"].update(lr=0.002))
-    assert jobs == {"train_generator": 1, "dump_pairs": 3, "sample_drafts": 1, "fid_features": 1, **AFTER_MDN}, jobs
+    assert jobs == {"train_generator": 1, "dump_pairs": 3, "sample_drafts": 1, "fid_features": 1, "realism": 1,
+                    **AFTER_MDN}, jobs
 
 
 def test_changing_an_mdn_setting_reruns_the_mdn_and_its_descendants_only(tiny_run):
