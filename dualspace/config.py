@@ -60,7 +60,7 @@ def full_schema(schema_path: str | Path) -> dict[str, Any]:
     dataset = schema["$defs"]["dataset"]
     dataset["properties"]["generator"]["properties"] = {
         "family": {"enum": names}, **{n: {"$ref": f"#/$defs/{n}_generator"} for n in names}}
-    dataset["properties"]["sampler"]["properties"] = {n: {"$ref": f"#/$defs/{n}_sampler"} for n in names}
+    dataset["properties"]["sampler"]["properties"].update({n: {"$ref": f"#/$defs/{n}_sampler"} for n in names})
     dataset["allOf"] = [  # the chosen family's settings must be there (no `family`: the default family)
         {"if": {"properties": {"generator": {"properties": {"family": {"const": n}},
                                              **({} if n == DEFAULT_FAMILY else {"required": ["family"]})}}},

@@ -206,3 +206,26 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
             f["x"] = np.zeros(3)
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_value_grids_are_the_values_the_data_holds_and_snap_to_the_nearest():
+    """digits' grid is exactly the set of values its split holds (17 grey levels, float32 bit for bit); snapping
+    is idempotent on the grid and picks the nearest level (brute force), clipping outside [-1, 1]."""
+    from dualspace.data import REGISTRY, load_dataset
+
+    grid = REGISTRY["digits"].grid
+    ds = load_dataset("digits", seed=0)
+    seen = np.unique(np.concatenate([s.x.ravel() for s in ds.splits.values()]))
+    np.testing.assert_array_equal(grid.levels(), seen)
+    assert grid.levels().dtype == np.float32 and len(grid.levels()) == 17
+    np.testing.assert_array_equal(grid.snap(seen), seen)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.3, 1.3, (500, 1, 2, 2)).astype(np.float32)
+    snapped = grid.snap(x)
+    levels = grid.levels().astype(np.float64)
+    nearest = levels[np.abs(np.clip(x, -1, 1)[..., None] - levels).argmin(-1)]
+    np.testing.assert_array_equal(snapped, nearest.astype(np.float32))
+    assert snapped.shape == x.shape and snapped.dtype == np.float32
+    eight_bit = REGISTRY["mnist"].grid  # pixel / 127.5 - 1 for pixel 0..255
+    np.testing.assert_array_equal(eight_bit.levels(), (np.arange(256, dtype=np.float32) / 127.5 - 1).astype(np.float32))
+    assert REGISTRY["cifar10"].grid == eight_bit and REGISTRY["hapt"].grid is None and REGISTRY["har"].grid is None

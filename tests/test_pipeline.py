@@ -121,6 +121,20 @@ def test_every_figure_is_rendered(tiny_run):
                 assert len(img.convert("RGB").getcolors(maxcolors=1 << 20) or []) > 20, path
 
 
+def test_image_drafts_lie_on_the_data_value_grid(tiny_run):
+    """digits drafts take only values its real splits hold (17 grey levels); hapt's continuous drafts are left
+    as sampled."""
+    from dualspace.artifacts import DraftSamples
+    from dualspace.data import read_split
+
+    drafts = DraftSamples.read(tiny_run / "results/digits/drafts/samples.h5")
+    real = np.unique(read_split(tiny_run / "results/digits/data/train.h5")[0].x)
+    assert len(real) == 17 and np.isin(drafts.x, real).all() and drafts.attrs["grid_levels"] == 17
+    assert len(np.unique(drafts.x)) > 2  # not collapsed onto the ends
+    hapt = DraftSamples.read(tiny_run / "results/hapt/drafts/samples.h5")
+    assert hapt.attrs["grid_levels"] == 0 and len(np.unique(hapt.x)) > 1000
+
+
 def test_realism_table_rows(tiny_run):
     """results/{ds}/realism.csv: per classifier, every class with 10 rows on each side (K = 16 drafts) and the
     pooled row, the C2ST and the floor with their intervals, and the gap between them."""

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .base import SPLITS, DataMissingError, Dataset, Split, one_hot
+from .base import SPLITS, DataMissingError, Dataset, Split, ValueGrid, one_hot
 from .files import SplitFileError, read_split, split_meta, write_split
 from .images import DIGITS_OPTIONS, ROOT_OPTIONS, check_digits, load_cifar10, load_digits, load_mnist
 from .series import HAPT_OPTIONS, HAR_OPTIONS, load_har, load_hapt
 from .abr_simulated import ABR_SIMULATED_OPTIONS, load_abr_simulated
 
-__all__ = ["DATASETS", "REGISTRY", "SPLITS", "DataMissingError", "Dataset", "DatasetSpec", "Split",
+__all__ = ["DATASETS", "REGISTRY", "SPLITS", "DataMissingError", "Dataset", "DatasetSpec", "Split", "ValueGrid",
            "SplitFileError", "dataset_spec", "load_dataset", "one_hot", "prepare", "read_split", "split_meta",
            "write_split"]
 
@@ -28,14 +28,15 @@ class DatasetSpec:
     options: dict[str, Any]  # JSON-schema properties of `<name>.data` (checked before any job runs)
     check: Callable[[dict], list[str]] = field(default=lambda options: [])  # cross-key problems of the options
     prepare_mb: int = 3000  # memory the prepare_data job needs
+    grid: ValueGrid | None = None  # the values x can hold (drafts are snapped onto it); None: continuous
 
 
 REGISTRY: dict[str, DatasetSpec] = {spec.name: spec for spec in [
-    DatasetSpec("digits", "image", load_digits, DIGITS_OPTIONS, check_digits),
+    DatasetSpec("digits", "image", load_digits, DIGITS_OPTIONS, check_digits, grid=ValueGrid(16)),  # 17 greys
     DatasetSpec("hapt", "series", load_hapt, HAPT_OPTIONS),
-    DatasetSpec("cifar10", "image", load_cifar10, ROOT_OPTIONS, prepare_mb=6000),
+    DatasetSpec("cifar10", "image", load_cifar10, ROOT_OPTIONS, prepare_mb=6000, grid=ValueGrid(255)),  # 8-bit
     DatasetSpec("har", "series", load_har, HAR_OPTIONS),
-    DatasetSpec("mnist", "image", load_mnist, ROOT_OPTIONS, prepare_mb=6000),
+    DatasetSpec("mnist", "image", load_mnist, ROOT_OPTIONS, prepare_mb=6000, grid=ValueGrid(255)),  # 8-bit
     DatasetSpec("abr_simulated", "series", load_abr_simulated, ABR_SIMULATED_OPTIONS),
 ]}
 DATASETS = list(REGISTRY)

@@ -14,6 +14,29 @@ FRACTION = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
 SIZE = {"type": "integer", "minimum": 1}
 
 
+def to_unit_range(x: np.ndarray, max_value: float) -> np.ndarray:
+    """Raw levels [0, max_value] -> [-1, 1] in float32 (how image loaders store pixels)."""
+    return (x.astype(np.float32) / (max_value / 2.0) - 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ValueGrid:
+    """The only values a dataset's x holds: raw integer levels 0..max_value mapped to [-1, 1] by `to_unit_range`
+    (digits: 17 grey levels, 8-bit images: 256). Drafts are snapped onto it (`sampler.quantize`), so a classifier
+    or a metric never splits on values the data could not hold."""
+
+    max_value: int  # number of levels - 1
+
+    def levels(self) -> np.ndarray:
+        """(max_value + 1,) float32: every value on the grid, bit-identical to what the loader stores."""
+        return to_unit_range(np.arange(self.max_value + 1), self.max_value)
+
+    def snap(self, x: np.ndarray) -> np.ndarray:
+        """x in model space (any shape) -> the nearest grid value (clipped to [-1, 1]), float32."""
+        k = np.clip(np.rint((np.asarray(x, np.float64) + 1.0) * (self.max_value / 2.0)), 0, self.max_value)
+        return to_unit_range(k, self.max_value)
+
+
 class DataMissingError(FileNotFoundError):
     """A raw data file is not where the config says; the message says how to obtain it."""
 

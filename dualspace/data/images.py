@@ -7,16 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import safe_pickle
-from .base import FRACTION, SIZE, DataMissingError, Dataset, Split, random_partition
+from .base import FRACTION, SIZE, DataMissingError, Dataset, Split, random_partition, to_unit_range
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR10_TEST_FILE = "test_batch"
-
-
-def _to_unit_range(x: np.ndarray, max_value: float) -> np.ndarray:
-    # [0, max_value] -> [-1, 1]
-    return (x.astype(np.float32) / (max_value / 2.0) - 1.0).astype(np.float32)
 
 
 def _carve_calib(x: np.ndarray, y: np.ndarray, n_calib: int, rng: np.random.Generator) -> tuple[Split, Split]:
@@ -45,7 +40,7 @@ def load_digits(seed: int, calib_fraction: float = 0.2, test_fraction: float = 0
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
-    x = _to_unit_range(bunch.images[:, None], 16.0)  # pixel values are 0..16
+    x = to_unit_range(bunch.images[:, None], 16.0)  # pixel values are 0..16
     y = bunch.target.astype(np.int64)
     n = len(y)
     rng = np.random.default_rng(seed)
@@ -92,7 +87,7 @@ def load_cifar10(seed: int, root: str, n_calib: int = 5000, download: bool = Fal
             "'cifar10.data.root' (or set 'cifar10.data.download: true')."
         )
     parts = [_read_cifar_batch(folder / f) for f in CIFAR10_TRAIN_FILES]
-    x_tr = _to_unit_range(np.concatenate([p[0] for p in parts]), 255.0)
+    x_tr = to_unit_range(np.concatenate([p[0] for p in parts]), 255.0)
     y_tr = np.concatenate([p[1] for p in parts])
     x_te, y_te = _read_cifar_batch(folder / CIFAR10_TEST_FILE)
     train, calib = _carve_calib(x_tr, y_tr, n_calib, np.random.default_rng(seed))
@@ -101,7 +96,7 @@ def load_cifar10(seed: int, root: str, n_calib: int = 5000, download: bool = Fal
         kind="image",
         n_classes=10,
         class_names=CIFAR10_CLASSES,
-        splits={"train": train, "calib": calib, "test": Split(_to_unit_range(x_te, 255.0), y_te)},
+        splits={"train": train, "calib": calib, "test": Split(to_unit_range(x_te, 255.0), y_te)},
         normalization={"type": "affine", "scale": 127.5, "offset": 1.0, "note": "x = pixel / 127.5 - 1"},
         provenance={"source": str(folder), "seed": seed},
     )
@@ -119,9 +114,9 @@ def load_mnist(seed: int, root: str, n_calib: int = 5000, download: bool = False
             f"MNIST not found under {Path(root) / 'MNIST' / 'raw'} ({e}). Put the four idx files there "
             "(config key 'mnist.data.root') or set 'mnist.data.download: true'."
         ) from None
-    x_tr = _to_unit_range(train_set.data.numpy()[:, None], 255.0)
+    x_tr = to_unit_range(train_set.data.numpy()[:, None], 255.0)
     y_tr = train_set.targets.numpy().astype(np.int64)
-    x_te = _to_unit_range(test_set.data.numpy()[:, None], 255.0)
+    x_te = to_unit_range(test_set.data.numpy()[:, None], 255.0)
     y_te = test_set.targets.numpy().astype(np.int64)
     train, calib = _carve_calib(x_tr, y_tr, n_calib, np.random.default_rng(seed))
     return Dataset(

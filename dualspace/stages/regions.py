@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..artifacts import DraftSamples, DraftScores, Region
 from ..conformal import ThresholdTable, accept
+from ..data import dataset_spec
 from ..farthest_point import representatives
 from ..generator import family, load_generator
 from ..io import write_csv
@@ -26,16 +27,22 @@ log = logging.getLogger("dualspace")
 
 
 def sample_drafts(generator_pt: str | Path, out_h5: str | Path, K: int, sampler: Mapping[str, Any], seed: int,
-                  dataset: str, bf16: bool = False, device: str = "auto", expect_gpu: bool = False) -> None:
-    """rule sample_drafts: K drafts per class from the generator (its family's sampler options)."""
+                  dataset: str, bf16: bool = False, device: str = "auto", expect_gpu: bool = False,
+                  quantize: bool = True) -> None:
+    """rule sample_drafts: K drafts per class from the generator (its family's sampler options), snapped onto the
+    dataset's value grid where it has one and `quantize` is on (the registry's `DatasetSpec.grid`)."""
     gen = load_generator(generator_pt, device=pick_device(device, expect_gpu), dataset=dataset)
     cfg = family(gen.family).make_sampler(sampler, f"{dataset}.sampler")
     labels = np.repeat(np.arange(gen.n_classes), K)
     x = gen.sample(labels, seed=seed, sampler=cfg, bf16=bf16)
+    grid = dataset_spec(dataset).grid if quantize else None
+    if grid is not None:
+        x = grid.snap(x)
+        log.info("drafts snapped onto the %s value grid (%d levels)", dataset, grid.max_value + 1)
     meta = gen.data_meta
     attrs = {"dataset": dataset, "K": K, "seed": seed, "family": gen.family, "sampler": cfg.to_dict(),
              "generator": str(generator_pt), "n_classes": gen.n_classes, "class_names": list(meta["class_names"]),
-             "kind": meta["kind"]}
+             "kind": meta["kind"], "grid_levels": 0 if grid is None else grid.max_value + 1}
     if "channel_names" in meta:
         attrs["channel_names"] = list(meta["channel_names"])
     DraftSamples(x, labels, attrs).write(out_h5)

@@ -13,6 +13,7 @@ rule sample_drafts:
         K=config["regions"]["K"],
         sampler=lambda wc: sampler_settings(wc.ds),
         bf16=lambda wc: generator_settings(wc.ds).get("train", {}).get("bf16", False),
+        quantize=lambda wc: section(wc.ds)["sampler"].get("quantize", True),
     log:
         "results/{ds}/logs/sample_drafts.log",
     benchmark:

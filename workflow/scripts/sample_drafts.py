@@ -9,4 +9,4 @@ with log_to(snakemake.log[0]):
     sample_drafts(snakemake.input.generator, snakemake.output[0], K=snakemake.params.K,
                   sampler=snakemake.params.sampler, seed=snakemake.params.seed, dataset=snakemake.wildcards.ds,
                   bf16=snakemake.params.bf16, device=snakemake.params.device,
-                  expect_gpu=snakemake.resources.get("gpu", 0) > 0)
+                  expect_gpu=snakemake.resources.get("gpu", 0) > 0, quantize=snakemake.params.quantize)
