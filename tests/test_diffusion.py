@@ -294,3 +294,53 @@ def test_class_normalised_loss_is_the_plain_loss_on_standardised_data():
     b = plain.loss(torch.as_tensor((x - mean) / std, dtype=torch.float32), onehot, 0.1,
                    torch.Generator().manual_seed(0))
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_window_means_apart_are_drawn_from_the_class_gaussian_fitted_on_train():
+    """window_mean 'apart': the per-class Gaussian of the train windows' channel means (in standardised units) is
+    fitted by np.mean / np.cov, drafts carry means drawn from it (their sample mean and covariance match), and the
+    loss sees de-meaned windows."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1], 400)
+    mu = np.array([[1.0, -2.0], [0.0, 3.0]])
+    cov = np.array([[[1.0, 0.8], [0.8, 1.0]], [[0.5, -0.3], [-0.3, 2.0]]])
+    means = np.stack([rng.multivariate_normal(mu[c], cov[c]) for c in labels])  # (800, 2)
+    x = (rng.normal(0, 0.3, (800, 2, 16)) + means[:, :, None]).astype(np.float32)
+    net = UNetConfig(dims=1, in_channels=2, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v", window_mean="apart"), 2,
+                               {"shape": [2, 16]})
+    model.fit_window_means(x, labels)
+    for c in (0, 1):
+        m = x[labels == c].astype(np.float64).mean(axis=2)
+        np.testing.assert_allclose(model.window_mu[c].numpy(), m.mean(0), rtol=1e-5, atol=1e-6)
+        L = model.window_chol[c].double().numpy()
+        np.testing.assert_allclose(L @ L.T, np.cov(m, rowvar=False), rtol=1e-4, atol=1e-5)
+    drafts = model.sample(np.repeat([0, 1], 2000), seed=0, progress=False,
+                          sampler=SamplerConfig(sampler="ddim", steps=2, thresholding="none"))
+    for c in (0, 1):
+        m = drafts[2000 * c: 2000 * (c + 1)].astype(np.float64).mean(axis=2)
+        fitted = model.window_chol[c].double().numpy()
+        np.testing.assert_allclose(m.mean(0), model.window_mu[c].numpy(), atol=0.1)
+        np.testing.assert_allclose(np.cov(m, rowvar=False), fitted @ fitted.T, atol=0.15)
+    _randomize(model)  # the loss is the joint model's loss on de-meaned windows
+    joint = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v"), 2, {"shape": [2, 16]})
+    joint.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("window_")})
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    a = model.loss(torch.as_tensor(x), onehot, 0.1, torch.Generator().manual_seed(0))
+    b = joint.loss(torch.as_tensor(x - x.mean(axis=2, keepdims=True)), onehot, 0.1, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_shifted_schedule_moves_log_snr_by_twice_the_log_shift():
+    from dualspace.diffusion.schedule import NoiseSchedule
+
+    base = NoiseSchedule.named("cosine", 200)
+    for shift in (0.25, 2.0):
+        s = NoiseSchedule.named("cosine", 200, shift)
+        snr = lambda ab: torch.log(ab) - torch.log1p(-ab)  # noqa: E731
+        end = int(torch.nonzero(s.betas >= 0.999)[0]) if (s.betas >= 0.999).any() else 200  # clamped from there
+        assert end > 190
+        torch.testing.assert_close(snr(s.alpha_bar)[:end], (snr(base.alpha_bar) + 2 * math.log(shift))[:end],
+                                   rtol=0, atol=1e-6)
+        assert (s.alpha_bar < base.alpha_bar).all() == (shift < 1)
+    assert NoiseSchedule.named("cosine", 200, 1.0).betas.equal(base.betas)

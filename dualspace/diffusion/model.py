@@ -31,8 +31,15 @@ class DiffusionConfig:
     clip_x0: float | None = 1.0  # range of x0 predictions at sampling (1.0 for [-1,1] images, None for z-scored series)
     prediction: str = "eps"  # network target: "eps" (Ho et al. 2020) or "v" (Salimans & Ho 2022), see `eps`
     normalize: str = "none"  # "class": diffuse each class standardised by its own per-channel train mean/std
+    schedule_shift: float = 1.0  # log SNR(t) + 2 log(shift) (NoiseSchedule.shifted); < 1: more noise at every t
+    window_mean: str = "joint"  # "apart": each window's per-channel mean drawn from a per-class Gaussian fitted on
+    # train, the diffusion models the de-meaned window (the mean of a long window is decided in the first steps)
 
     def __post_init__(self):
+        if self.window_mean not in ("joint", "apart"):
+            raise ValueError(f"window_mean must be 'joint' or 'apart', got '{self.window_mean}'")
+        if self.schedule_shift <= 0:
+            raise ValueError(f"schedule_shift must be > 0, got {self.schedule_shift}")
         if self.prediction not in ("eps", "v"):
             raise ValueError(f"prediction must be 'eps' or 'v', got '{self.prediction}'")
         if self.normalize not in ("none", "class"):
@@ -60,6 +67,11 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+def _demean(x: torch.Tensor) -> torch.Tensor:
+    """Each example's per-channel mean over positions removed: (B, C, ...) -> same."""
+    return x - x.flatten(2).mean(-1).view(*x.shape[:2], *([1] * (x.dim() - 2)))
+
+
 class DiffusionGenerator(nn.Module):
     """eps-prediction DDPM with a learned condition embedding and classifier-free guidance."""
 
@@ -72,12 +84,16 @@ class DiffusionGenerator(nn.Module):
         self.data_meta = dict(data_meta or {})  # dataset name, shape, class names
         self.net = UNet(cfg.net, channels_last)
         self.cond = ConditionEncoder(n_classes, cfg.net.cond_dim)
-        self.schedule = NoiseSchedule.named(cfg.schedule, cfg.T)
+        self.schedule = NoiseSchedule.named(cfg.schedule, cfg.T, cfg.schedule_shift)
+        n_ch = cfg.net.in_channels
         if cfg.normalize == "class":
             # per class and channel: x_model = (x - mean) / std; set from the train split by `fit_class_scale`
-            n_ch = cfg.net.in_channels
             self.register_buffer("class_mean", torch.zeros(n_classes, n_ch))
             self.register_buffer("class_std", torch.ones(n_classes, n_ch))
+        if cfg.window_mean == "apart":
+            # per class: window means m ~ N(mu_c, L_c L_c^T) in the diffusion's units; set by `fit_window_means`
+            self.register_buffer("window_mu", torch.zeros(n_classes, n_ch))
+            self.register_buffer("window_chol", torch.eye(n_ch).repeat(n_classes, 1, 1))
 
     # -- the generator interface the region stages see -------------------------------------------
     @property
@@ -112,8 +128,13 @@ class DiffusionGenerator(nn.Module):
             e = self.cond(self.onehot(lab))
             eps_fn = lambda x, t: self.guided_eps(x, t, e, sampler.guidance_scale, bf16)  # noqa: E731
             x = SAMPLERS[sampler.sampler](eps_fn, self.schedule, x_T, sampler, self.cfg.clip_x0, noise_gen,
-                                          progress=progress)
-            x = self.to_data(x.float(), torch.as_tensor(lab, dtype=torch.long, device=self.device))
+                                          progress=progress).float()
+            lab_t = torch.as_tensor(lab, dtype=torch.long, device=self.device)
+            if self.cfg.window_mean == "apart":  # the de-meaned draft plus a window mean of its class
+                z = torch.randn((len(lab), self.window_mu.shape[1], 1), generator=gen, dtype=torch.float64)
+                m = self.window_mu[lab_t].double() + (self.window_chol[lab_t].double() @ z.to(self.device))[..., 0]
+                x = _demean(x) + m.float().view(len(lab), -1, *([1] * (x.dim() - 2)))
+            x = self.to_data(x, lab_t)
             out.append(x.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.shape), np.float32)
 
@@ -133,6 +154,19 @@ class DiffusionGenerator(nn.Module):
             mean[c], std[c] = xc.mean(axis=axes), np.maximum(xc.std(axis=axes), floor * overall)
         self.class_mean.copy_(torch.as_tensor(mean))
         self.class_std.copy_(torch.as_tensor(std))
+
+    def fit_window_means(self, x: np.ndarray, labels: np.ndarray, ridge: float = 1e-6) -> None:
+        """Per class, the mean and covariance (its Cholesky factor, + ridge I) of the train windows' per-channel
+        means, in the units the diffusion runs in (after the class standardisation)."""
+        z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
+        means = z.double().flatten(2).mean(-1).numpy()  # (N, C)
+        for c in range(self.n_classes):
+            mc = means[labels == c]
+            if len(mc) < 2:
+                raise ValueError(f"class {c} has {len(mc)} training windows; window_mean 'apart' needs >= 2 per class")
+            cov = np.atleast_2d(np.cov(mc, rowvar=False)) + ridge * np.eye(mc.shape[1])
+            self.window_mu[c] = torch.as_tensor(mc.mean(0))
+            self.window_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
 
     def _class_affine(self, labels: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (len(labels), -1, *([1] * (ndim - 2)))
@@ -190,6 +224,8 @@ class DiffusionGenerator(nn.Module):
         the null embedding with probability p_drop. With normalize = 'class', x0 is first standardised by its
         class's train statistics, so every class diffuses at unit scale."""
         x0 = self.to_model(x0, onehot.argmax(dim=1))
+        if self.cfg.window_mean == "apart":
+            x0 = _demean(x0)
         t, noise, drop = self.schedule.training_draws(x0, p_drop, generator)
         e = self.cond(onehot)
         e = torch.where(drop[:, None], self.cond.null_like(e), e)

@@ -32,10 +32,23 @@ class NoiseSchedule:
         return cls(torch.linspace(scale * beta_1, scale * beta_T, T, dtype=torch.float64))
 
     @classmethod
-    def named(cls, name: str, T: int) -> "NoiseSchedule":
+    def named(cls, name: str, T: int, shift: float = 1.0) -> "NoiseSchedule":
         if name not in ("cosine", "linear"):
             raise ValueError(f"unknown beta schedule '{name}'; use 'cosine' or 'linear'")
-        return getattr(cls, name)(T)
+        base = getattr(cls, name)(T)
+        return base if shift == 1.0 else base.shifted(shift)
+
+    def shifted(self, shift: float, max_beta: float = 0.999) -> "NoiseSchedule":
+        """The same schedule with log SNR(t) moved by 2 log(shift) at every t (Hoogeboom et al. 2023, "simple
+        diffusion", eq. 4: a shifted cosine for high resolutions). shift < 1 adds noise at every step: a signal of
+        L correlated values has ~L times the per-value SNR in its mean, so a shift of ~1/sqrt(L) puts the
+        decision about the mean back into the steps where the model can still see it."""
+        if shift <= 0:
+            raise ValueError(f"schedule shift must be > 0, got {shift}")
+        ab = self.alpha_bar
+        ab_shift = torch.sigmoid(torch.log(ab) - torch.log1p(-ab) + 2 * math.log(shift))
+        prev = torch.cat([torch.ones(1, dtype=torch.float64), ab_shift[:-1]])
+        return NoiseSchedule((1 - ab_shift / prev).clamp(max=max_beta))
 
     def at(self, values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
         """values[t] as float32, shaped (B, 1, ..., 1) to broadcast over a batch of rank `ndim`."""
