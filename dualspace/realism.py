@@ -263,5 +263,22 @@ def realism_table(fake: np.ndarray, fake_label: np.ndarray, test: np.ndarray, te
     return rows
 
 
-__all__ = ["CLASSIFIERS", "COLUMNS", "RealismConfig", "cnn_fit_predict", "image_features", "raw_view", "realism_table",
+def realism_frame(fake: np.ndarray, fake_label: np.ndarray, test: np.ndarray, test_label: np.ndarray,
+                  train: np.ndarray, train_label: np.ndarray, kind: str, class_names: Sequence[str], seed: int,
+                  cfg: RealismConfig, threads: int = 1, **columns: Any):
+    """`realism_table` as a DataFrame with `columns` (dataset, family, generation, ...) first; the boosting's
+    OpenMP threads held to `threads` (more than a job's cores thrash)."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):
+        rows = realism_table(fake, fake_label, test, test_label, train, train_label, kind, class_names, seed, cfg)
+    df = pd.DataFrame(rows)
+    for i, (key, value) in enumerate(columns.items()):
+        df.insert(i, key, value)
+    return df
+
+
+__all__ = ["CLASSIFIERS", "COLUMNS", "RealismConfig", "cnn_fit_predict", "image_features", "raw_view", "realism_frame",
+           "realism_table",
            "series_features", "small_cnn", "summary_features"]

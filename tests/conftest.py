@@ -61,7 +61,7 @@ def tiny(config: dict) -> dict:
     config["alphas"] = ALPHAS
     config["regions"].update(K=16, m=4)
     config["metrics"].update(fid_max_drafts=12, fid_max_real=12)
-    config["realism"].update(folds=2, cnn_epochs=1, cnn_max_steps=2, cnn_width=4)
+    config["realism"].update(folds=2, min_rows=4, cnn_epochs=1, cnn_max_steps=2, cnn_width=4)
     for ds in ("digits", "hapt"):
         c = config[ds]
         c["generator"]["diffusion"]["net"].update(base_channels=8, channel_mults=[1, 2], blocks_per_level=1)

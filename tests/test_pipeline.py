@@ -154,6 +154,23 @@ def test_realism_table_rows(tiny_run):
         assert np.allclose(df["realism_gap"], df["c2st"] - df["floor"], atol=1e-5)
 
 
+def test_studies_report_the_realism_columns(tiny_run):
+    """The ABR study (per mode) and the self-consuming loops (per chain and generation) write the realism
+    columns of the datasets' table for what they generate."""
+    from dualspace.realism import COLUMNS
+
+    for mode in ("legacy", "joint"):
+        df = pd.read_csv(tiny_run / f"results/abr/{mode}/realism.csv", dtype={"class": str})
+        assert list(df.columns) == ["study", "mode", *COLUMNS] and set(df["mode"]) == {mode}
+        assert (df[df["class"] == "all"]["n_fake"] > 0).all() and (tiny_run / f"results/abr/{mode}/realism.png").is_file()
+    df = pd.read_csv(tiny_run / "results/madness/digits/realism.csv", dtype={"class": str})
+    assert list(df.columns) == ["scenario", "w", "generation", *COLUMNS]
+    pooled = df[(df["class"] == "all") & (df["classifier"] == "features")]
+    assert len(pooled) == 3 * 3 and sorted(set(pooled["generation"])) == [0, 1, 2]  # 3 chains x 3 generations
+    assert pooled["floor"].nunique() == 1  # the floor is real vs real: the same for every generation
+    assert (tiny_run / "results/madness/digits/realism.png").is_file()
+
+
 def test_fidelity_table_rows(tiny_run):
     """results/{ds}/fidelity.csv: per class and pooled, real half vs real half, real train and all drafts against
     the real test split, and the drafts the alpha-0.9 region accepts wherever it accepts at least 4 of a class

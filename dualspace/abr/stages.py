@@ -14,8 +14,9 @@ import pandas as pd
 import torch
 
 from ..data import read_split
-from ..data.abr_simulated import FS_HZ, STATIC_NAMES
-from ..io import read_h5, read_json, write_csv, write_h5, write_json
+from ..data.abr_simulated import FS_HZ, HEARING_CLASSES, STATIC_NAMES, hearing_class
+from ..io import read_h5, read_h5_attrs, read_json, write_csv, write_h5, write_json
+from ..realism import RealismConfig, realism_frame
 from . import evaluate as ev
 from . import plots
 from .epl import read_epl
@@ -211,3 +212,22 @@ def epl_tracks(root: str | Path | None, table_out: str | Path, figures_dir: str 
                          "peak_to_peak": pp})
         plots.epl_sweep(sweep, lat, fs, figures / f"{path.name}.png")
     write_csv(pd.DataFrame(rows), table_out, float_format="%.6g")
+
+
+def realism(generated_h5: str | Path, test_h5: str | Path, train_h5: str | Path, settings: Mapping[str, Any],
+            seed: int, out_csv: str | Path, out_png: str | Path, threads: int = 1) -> pd.DataFrame:
+    """rule abr_realism: the realism measure (`dualspace.realism`, config `realism`) of one mode's draws in uV
+    against the real test split, beside the floor (real train vs real test); a draw's class is the hearing class
+    of its threshold (legacy: the test vector it was drawn at; joint: its own drawn threshold)."""
+    from ..plots import realism_figure
+
+    gen, mode = read_h5(generated_h5, ["signal", "static"]), read_h5_attrs(generated_h5)["mode"]
+    test, train = study_arrays(test_h5), study_arrays(train_h5)
+    df = realism_frame(gen["signal"][:, None], hearing_class(gen["static"][:, ev.THRESHOLD]), test["signal"][:, None],
+                       test["label"], train["signal"][:, None], train["label"], "series", HEARING_CLASSES, seed,
+                       RealismConfig.from_dict(settings), threads, study="abr", mode=mode)
+    write_csv(df, out_csv, float_format="%.6g")
+    realism_figure(df, f"abr ({mode} mode): can a classifier tell the study's draws from real test recordings?",
+                   out_png)
+    return df
+

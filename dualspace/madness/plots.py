@@ -92,3 +92,29 @@ def samples_figure(samples: Sequence[Mapping[str, np.ndarray]], path: str | Path
         axes[g, 0].set_ylabel(f"gen {g}", fontsize=7, rotation=0, labelpad=14)
     fig.suptitle(title, fontsize=9)
     save(fig, path)
+
+
+def realism_figure(df: pd.DataFrame, path: str | Path, title: str) -> None:
+    """Pooled C2ST of each generation's samples vs real test data (95% band) against generation, one line per
+    chain and one panel per classifier; the floor (real train vs real test) as a grey band."""
+    pooled = df[df["class"].astype(str) == "all"]
+    classifiers = list(dict.fromkeys(pooled["classifier"]))
+    fig, axes = plt.subplots(1, len(classifiers), figsize=(4.6 * len(classifiers), 3.2), squeeze=False, sharey=True)
+    for ax, clf in zip(axes[0], classifiers):
+        d = pooled[pooled["classifier"] == clf]
+        floor = d.iloc[0]
+        ax.axhspan(floor["floor_low"], floor["floor_high"], color="grey", alpha=0.2, label="floor (real vs real)")
+        for scenario, w in _line_key(d):
+            rows = d[(d["scenario"] == scenario) & (d["w"] == w)].sort_values("generation")
+            ax.plot(rows["generation"], rows["c2st"], marker="o", label=f"{scenario}, w = {w:g}")
+            ax.fill_between(rows["generation"], rows["c2st_low"], rows["c2st_high"], alpha=0.15)
+        ax.set_title(f"{clf} classifier", fontsize=9)
+        ax.set_xlabel("generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(0.3, 1.02)
+    axes[0, 0].set_ylabel("C2ST accuracy (pooled)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    save(fig, path)
+

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..conformal import ThresholdTable, accept
 from ..data import read_split, split_meta
-from ..io import write_h5, write_json
+from ..io import write_csv, write_h5, write_json
+from ..realism import RealismConfig, realism_frame
 from ..scoring import score_outcomes
 from . import lenet as lenet_lib
 from .loop import (GenerationData, LoopConfig, ScenarioConfig, digest, gen0_real_index, generation_data,
@@ -127,3 +129,35 @@ def jacobian(model_pt: str | Path, test_h5: str | Path, out_h5: str | Path, sett
     arrays = {"probe_index": idx.astype(np.int64), "timesteps": np.asarray(settings["timesteps"], np.int64)}
     arrays.update({k: np.asarray(v) for k, v in out.items()})
     write_h5(out_h5, arrays, {"model": str(model_pt), "method": settings["method"], "seed": seed})
+
+
+def realism(samples: Sequence[str | Path], chains: Sequence[Sequence[Any]], generations: int, train_h5: str | Path,
+            test_h5: str | Path, settings: Mapping[str, Any], seed: int, out_csv: str | Path, out_png: str | Path,
+            dataset: str, threads: int = 1) -> pd.DataFrame:
+    """rule madness_realism: the realism measure (`dualspace.realism`, config `realism`) of every generation's
+    samples against the real test split, beside the floor (real train vs real test), one block of rows per
+    (scenario, w, generation); `samples` chain-major, `generations` per chain. A file shared by chains (generation
+    0) is measured once."""
+    from .plots import realism_figure
+
+    train, attrs = read_split(train_h5, dataset=dataset, split="train")
+    test, _ = read_split(test_h5, dataset=dataset, split="test")
+    cfg, G = RealismConfig.from_dict(settings), int(generations)
+    measured: dict[str, pd.DataFrame] = {}
+    frames = []
+    for i, (scenario, w) in enumerate(chains):
+        for g in range(G):
+            path = str(samples[i * G + g])
+            if path not in measured:
+                s, _ = read_samples(path)
+                measured[path] = realism_frame(s["x"], s["label"], test.x, test.label, train.x, train.label,
+                                               attrs["kind"], list(attrs["class_names"]), seed, cfg, threads)
+            frame = measured[path].copy()
+            for k, (key, value) in enumerate((("scenario", scenario), ("w", float(w)), ("generation", g))):
+                frame.insert(k, key, value)
+            frames.append(frame)
+    df = pd.concat(frames, ignore_index=True)
+    write_csv(df, out_csv, float_format="%.6g")
+    realism_figure(df, out_png, f"{dataset}: can a classifier tell each generation's samples from real test data?")
+    return df
+

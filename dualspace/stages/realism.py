@@ -11,7 +11,7 @@ import pandas as pd
 from ..artifacts import ArtifactError, DraftSamples
 from ..data import read_split
 from ..io import write_csv
-from ..realism import RealismConfig, realism_table
+from ..realism import RealismConfig, realism_frame
 
 log = logging.getLogger("dualspace")
 
@@ -21,8 +21,6 @@ def draft_realism(samples_h5: str | Path, test_h5: str | Path, train_h5: str | P
                   dataset: str | None = None) -> pd.DataFrame:
     """rule realism: C2ST of all drafts against the real test split beside the floor (real train vs real test),
     per classifier, pooled and per class (`dualspace.realism.realism_table`); the table and its figure."""
-    from threadpoolctl import threadpool_limits
-
     from ..plots import realism_figure
 
     cfg = RealismConfig.from_dict(settings)
@@ -32,13 +30,9 @@ def draft_realism(samples_h5: str | Path, test_h5: str | Path, train_h5: str | P
     if tuple(drafts.x.shape[1:]) != tuple(test.x.shape[1:]):
         raise ArtifactError(f"draft samples {samples_h5} have shape {drafts.x.shape[1:]}, the test split {test_h5} "
                             f"{test.x.shape[1:]}: rebuild the drafts (`snakemake {samples_h5}`)")
-    class_names = list(drafts.attrs["class_names"])
-    with threadpool_limits(threads):  # the boosting's OpenMP threads: more than the job's cores thrash
-        rows = realism_table(drafts.x, drafts.label, test.x, test.label, train.x, train.label, attrs["kind"],
-                             class_names, seed, cfg)
-    df = pd.DataFrame(rows)
-    df.insert(0, "dataset", drafts.attrs["dataset"])
-    df.insert(1, "family", drafts.attrs["family"])
+    df = realism_frame(drafts.x, drafts.label, test.x, test.label, train.x, train.label, attrs["kind"],
+                       list(drafts.attrs["class_names"]), seed, cfg, threads, dataset=drafts.attrs["dataset"],
+                       family=drafts.attrs["family"])
     write_csv(df, out_csv, float_format="%.6g")
     realism_figure(df, f"{drafts.attrs['dataset']} ({drafts.attrs['family']}): can a classifier tell drafts from "
                        "real test data?", out_png)

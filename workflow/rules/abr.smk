@@ -61,6 +61,29 @@ rule abr_evaluate:
         "../scripts/abr_evaluate.py"
 
 
+rule abr_realism:
+    input:
+        generated=f"{ABR}/{{abr_mode}}/generated.h5",
+        test=lambda wc: abr_split("test"),
+        train=lambda wc: abr_split("train"),
+    output:
+        csv=f"{ABR}/{{abr_mode}}/realism.csv",
+        png=f"{ABR}/{{abr_mode}}/realism.png",
+    params:
+        settings=canonical(config["realism"]),
+        seed=config["seed"],
+    log:
+        f"{ABR}/{{abr_mode}}/logs/realism.log",
+    threads: lambda wc: abr()["compute"]["threads"]
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=20,
+    conda:
+        ENV
+    script:
+        "../scripts/abr_realism.py"
+
+
 rule abr_summary:
     input:
         metrics=expand(f"{ABR}/{{abr_mode}}/evaluation.json", abr_mode=abr_modes()),
@@ -104,6 +127,7 @@ rule abr_epl_sweeps:
 
 rule abr:
     input:
+        expand(f"{ABR}/{{abr_mode}}/realism.csv", abr_mode=abr_modes()),
         f"{ABR}/summary.csv",
 
 

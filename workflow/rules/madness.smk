@@ -194,9 +194,35 @@ use rule madness_summary as madness_guidance_summary with:
         f"{MAD}/{{ds}}/guidance/logs/summary.log",
 
 
+rule madness_realism:
+    input:
+        samples=lambda wc: mad_chain_files(wc.ds, mad_chains("default"), "samples.h5"),
+        train="results/{ds}/data/train.h5",
+        test="results/{ds}/data/test.h5",
+    output:
+        csv=f"{MAD}/{{ds}}/realism.csv",
+        png=f"{MAD}/{{ds}}/realism.png",
+    params:
+        chains=lambda wc: mad_chains("default"),
+        generations=lambda wc: mad()["generations"],
+        settings=canonical(config["realism"]),
+        seed=config["seed"],
+    log:
+        f"{MAD}/{{ds}}/logs/realism.log",
+    threads: lambda wc: mad_threads()
+    resources:
+        mem_mb=job_mb(2000),
+        runtime=20,
+    conda:
+        ENV
+    script:
+        "../scripts/madness_realism.py"
+
+
 rule madness:
     input:
         f"{MAD}/{mad()['dataset']}/summary.csv",
+        f"{MAD}/{mad()['dataset']}/realism.csv",
 
 
 rule madness_guidance:
