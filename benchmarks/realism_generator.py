@@ -61,7 +61,8 @@ def phi_metrics(phi: Phi, test_x, test_label, drafts_x, drafts_label, k: int = 5
     for c in [*np.unique(test_label), "all"]:
         t = ty if c == "all" else ty[test_label == c]
         d = dy if c == "all" else dy[drafts_label == c]
-        rows.append({"class": str(c), "fd_phi": distances.frechet_distance(t, d), "mmd_phi": distances.mmd2_unbiased(t, d),
+        rows.append({"class": str(c), "fd_phi": distances.frechet_distance(t, d),
+                     "mmd_phi": distances.mmd2_unbiased(t, d),
                      **{f"prdc_{key}": v for key, v in distances.prdc(t, d, k=k).items()}})
     return rows
 
