@@ -46,10 +46,12 @@ VARIANTS = {
     "shift50": {"schedule_shift": 0.5},
     "shift25": {"schedule_shift": 0.25},
     "shift10": {"schedule_shift": 0.1},
-    "apart": {"window_mean": "apart"},
-    "apart_shift25": {"window_mean": "apart", "schedule_shift": 0.25},
-    "apart_reflect": {"window_mean": "apart", "net": {"padding": "reflect"}},
-    "apart_wide": {"window_mean": "apart", "net": {"base_channels": 48}},
+    "apart": {"slow_apart": 1},  # the window mean apart
+    "slow4": {"slow_apart": 4},
+    "slow8": {"slow_apart": 8},
+    "slow16": {"slow_apart": 16},  # the whole low band (< 1/8 of Nyquist) for T = 128
+    "slow8_shift50": {"slow_apart": 8, "schedule_shift": 0.5},
+    "apart_reflect": {"slow_apart": 1, "net": {"padding": "reflect"}},
 }
 
 

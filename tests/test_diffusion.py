@@ -296,39 +296,55 @@ def test_class_normalised_loss_is_the_plain_loss_on_standardised_data():
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_window_means_apart_are_drawn_from_the_class_gaussian_fitted_on_train():
-    """window_mean 'apart': the per-class Gaussian of the train windows' channel means (in standardised units) is
-    fitted by np.mean / np.cov, drafts carry means drawn from it (their sample mean and covariance match), and the
-    loss sees de-meaned windows."""
+@pytest.mark.parametrize("k", [1, 3])
+def test_slow_components_apart_are_drawn_from_the_class_gaussian_fitted_on_train(k):
+    """slow_apart = k: the per-class Gaussian of the train windows' k slowest DCT coefficients per channel (k = 1:
+    the window mean) is fitted as np.mean / np.cov of coefficients computed with scipy's orthonormal DCT-II, drafts
+    carry slow components drawn from it (their sample mean and covariance match), and the loss is the plain loss
+    on the windows without their slow components."""
+    from scipy.fft import dct, idct
+
     rng = np.random.default_rng(2)
     labels = np.repeat([0, 1], 400)
     mu = np.array([[1.0, -2.0], [0.0, 3.0]])
     cov = np.array([[[1.0, 0.8], [0.8, 1.0]], [[0.5, -0.3], [-0.3, 2.0]]])
     means = np.stack([rng.multivariate_normal(mu[c], cov[c]) for c in labels])  # (800, 2)
-    x = (rng.normal(0, 0.3, (800, 2, 16)) + means[:, :, None]).astype(np.float32)
+    drift = rng.normal(0, 0.5, (800, 2, 1)) * np.linspace(-1, 1, 16)  # a slow component beside the mean
+    x = (rng.normal(0, 0.3, (800, 2, 16)) + means[:, :, None] + drift).astype(np.float32)
     net = UNetConfig(dims=1, in_channels=2, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
-    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v", window_mean="apart"), 2,
+    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v", slow_apart=k), 2,
                                {"shape": [2, 16]})
-    model.fit_window_means(x, labels)
+    model.fit_slow_components(x, labels)
+    coef = dct(x.astype(np.float64), type=2, norm="ortho", axis=-1)[..., :k].reshape(800, -1)  # channel-major
     for c in (0, 1):
-        m = x[labels == c].astype(np.float64).mean(axis=2)
-        np.testing.assert_allclose(model.window_mu[c].numpy(), m.mean(0), rtol=1e-5, atol=1e-6)
-        L = model.window_chol[c].double().numpy()
-        np.testing.assert_allclose(L @ L.T, np.cov(m, rowvar=False), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(model.slow_mu[c].numpy(), coef[labels == c].mean(0), rtol=1e-5, atol=1e-6)
+        L = model.slow_chol[c].double().numpy()
+        cov_c = np.atleast_2d(np.cov(coef[labels == c], rowvar=False))
+        ridged = cov_c + 1e-4 * np.trace(cov_c) / len(cov_c) * np.eye(len(cov_c))  # the documented ridge
+        np.testing.assert_allclose(L @ L.T, ridged, rtol=1e-5, atol=1e-6)
     drafts = model.sample(np.repeat([0, 1], 2000), seed=0, progress=False,
                           sampler=SamplerConfig(sampler="ddim", steps=2, thresholding="none"))
+    d_coef = dct(drafts.astype(np.float64), type=2, norm="ortho", axis=-1)[..., :k].reshape(4000, -1)
     for c in (0, 1):
-        m = drafts[2000 * c: 2000 * (c + 1)].astype(np.float64).mean(axis=2)
-        fitted = model.window_chol[c].double().numpy()
-        np.testing.assert_allclose(m.mean(0), model.window_mu[c].numpy(), atol=0.1)
-        np.testing.assert_allclose(np.cov(m, rowvar=False), fitted @ fitted.T, atol=0.15)
-    _randomize(model)  # the loss is the joint model's loss on de-meaned windows
+        fitted = model.slow_chol[c].double().numpy()
+        sigma = fitted @ fitted.T
+        sd = np.sqrt(np.diag(sigma))
+        se_mean = sd / np.sqrt(2000)  # 5 standard errors of a sample mean / covariance of 2000 Gaussian draws
+        assert (np.abs(d_coef[2000 * c: 2000 * (c + 1)].mean(0) - model.slow_mu[c].numpy()) < 5 * se_mean).all()
+        se_cov = np.sqrt((sigma ** 2 + np.outer(sd ** 2, sd ** 2)) / 2000)
+        assert (np.abs(np.cov(d_coef[2000 * c: 2000 * (c + 1)], rowvar=False) - sigma) < 5 * se_cov).all()
+    _randomize(model)  # the loss is the joint model's loss on the windows without their slow part
     joint = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v"), 2, {"shape": [2, 16]})
-    joint.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("window_")})
+    joint.load_state_dict({key: v for key, v in model.state_dict().items() if not key.startswith("slow_")})
     onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    spectrum = dct(x.astype(np.float64), type=2, norm="ortho", axis=-1)
+    spectrum[..., :k] = 0
+    rest = idct(spectrum, type=2, norm="ortho", axis=-1).astype(np.float32)
     a = model.loss(torch.as_tensor(x), onehot, 0.1, torch.Generator().manual_seed(0))
-    b = joint.loss(torch.as_tensor(x - x.mean(axis=2, keepdims=True)), onehot, 0.1, torch.Generator().manual_seed(0))
+    b = joint.loss(torch.as_tensor(rest), onehot, 0.1, torch.Generator().manual_seed(0))
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="only for series"):
+        DiffusionConfig(net=UNetConfig(dims=2), slow_apart=1)
 
 
 def test_shifted_schedule_moves_log_snr_by_twice_the_log_shift():
@@ -344,3 +360,21 @@ def test_shifted_schedule_moves_log_snr_by_twice_the_log_shift():
                                    rtol=0, atol=1e-6)
         assert (s.alpha_bar < base.alpha_bar).all() == (shift < 1)
     assert NoiseSchedule.named("cosine", 200, 1.0).betas.equal(base.betas)
+
+
+def test_class_scale_with_slow_components_apart_is_the_std_of_the_rest():
+    from scipy.fft import dct, idct
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat([0, 1], 60)
+    x = (rng.normal(0, [[0.1], [2.0]], (120, 2, 16)) + rng.normal(0, 5.0, (120, 2, 1))).astype(np.float32)
+    net = UNetConfig(dims=1, in_channels=2, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, normalize="class", slow_apart=2), 2,
+                               {"shape": [2, 16]})
+    model.fit_class_scale(x, labels)
+    spectrum = dct(x.astype(np.float64), type=2, norm="ortho", axis=-1)
+    spectrum[..., :2] = 0
+    rest = idct(spectrum, type=2, norm="ortho", axis=-1)
+    for c in (0, 1):
+        np.testing.assert_allclose(model.class_mean[c].numpy(), x[labels == c].mean(axis=(0, 2)), rtol=1e-5)
+        np.testing.assert_allclose(model.class_std[c].numpy(), rest[labels == c].std(axis=(0, 2)), rtol=1e-4)

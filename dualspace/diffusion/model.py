@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,12 +33,12 @@ class DiffusionConfig:
     prediction: str = "eps"  # network target: "eps" (Ho et al. 2020) or "v" (Salimans & Ho 2022), see `eps`
     normalize: str = "none"  # "class": diffuse each class standardised by its own per-channel train mean/std
     schedule_shift: float = 1.0  # log SNR(t) + 2 log(shift) (NoiseSchedule.shifted); < 1: more noise at every t
-    window_mean: str = "joint"  # "apart": each window's per-channel mean drawn from a per-class Gaussian fitted on
-    # train, the diffusion models the de-meaned window (the mean of a long window is decided in the first steps)
+    slow_apart: int = 0  # series: the k slowest DCT components of each window (k = 1: its mean) drawn from a
+    # per-class Gaussian fitted on train; the diffusion models the rest (slow components are decided in its first steps)
 
     def __post_init__(self):
-        if self.window_mean not in ("joint", "apart"):
-            raise ValueError(f"window_mean must be 'joint' or 'apart', got '{self.window_mean}'")
+        if self.slow_apart < 0 or (self.slow_apart and self.net.dims != 1):
+            raise ValueError(f"slow_apart must be >= 0, and > 0 only for series (net.dims 1), got {self.slow_apart}")
         if self.schedule_shift <= 0:
             raise ValueError(f"schedule_shift must be > 0, got {self.schedule_shift}")
         if self.prediction not in ("eps", "v"):
@@ -67,9 +68,21 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def _demean(x: torch.Tensor) -> torch.Tensor:
-    """Each example's per-channel mean over positions removed: (B, C, ...) -> same."""
-    return x - x.flatten(2).mean(-1).view(*x.shape[:2], *([1] * (x.dim() - 2)))
+def slow_basis(T: int, k: int, dtype=torch.float32) -> torch.Tensor:
+    """(T, k) orthonormal DCT-II basis of the k slowest components of a length-T window: column 0 is the constant
+    1/sqrt(T) (the mean), column n the cosine of n half-periods, sqrt(2/T) cos(pi (t + 1/2) n / T)."""
+    t = torch.arange(T, dtype=torch.float64)[:, None] + 0.5
+    n = torch.arange(k, dtype=torch.float64)[None, :]
+    basis = torch.cos(torch.pi * t * n / T) * math.sqrt(2.0 / T)
+    basis[:, 0] = 1.0 / math.sqrt(T)
+    return basis.to(dtype)
+
+
+def slow_split(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, T) -> slow coefficients (B, C, k) and the rest x - B B^T x (B, C, T)."""
+    basis = slow_basis(x.shape[-1], k, x.dtype).to(x.device)
+    coef = x @ basis
+    return coef, x - coef @ basis.T
 
 
 class DiffusionGenerator(nn.Module):
@@ -90,10 +103,12 @@ class DiffusionGenerator(nn.Module):
             # per class and channel: x_model = (x - mean) / std; set from the train split by `fit_class_scale`
             self.register_buffer("class_mean", torch.zeros(n_classes, n_ch))
             self.register_buffer("class_std", torch.ones(n_classes, n_ch))
-        if cfg.window_mean == "apart":
-            # per class: window means m ~ N(mu_c, L_c L_c^T) in the diffusion's units; set by `fit_window_means`
-            self.register_buffer("window_mu", torch.zeros(n_classes, n_ch))
-            self.register_buffer("window_chol", torch.eye(n_ch).repeat(n_classes, 1, 1))
+        if cfg.slow_apart:
+            # per class: slow coefficients (C * k, flattened) ~ N(mu_c, L_c L_c^T) in the diffusion's units; set by
+            # `fit_slow_components`
+            d = n_ch * cfg.slow_apart
+            self.register_buffer("slow_mu", torch.zeros(n_classes, d))
+            self.register_buffer("slow_chol", torch.eye(d).repeat(n_classes, 1, 1))
 
     # -- the generator interface the region stages see -------------------------------------------
     @property
@@ -130,10 +145,11 @@ class DiffusionGenerator(nn.Module):
             x = SAMPLERS[sampler.sampler](eps_fn, self.schedule, x_T, sampler, self.cfg.clip_x0, noise_gen,
                                           progress=progress).float()
             lab_t = torch.as_tensor(lab, dtype=torch.long, device=self.device)
-            if self.cfg.window_mean == "apart":  # the de-meaned draft plus a window mean of its class
-                z = torch.randn((len(lab), self.window_mu.shape[1], 1), generator=gen, dtype=torch.float64)
-                m = self.window_mu[lab_t].double() + (self.window_chol[lab_t].double() @ z.to(self.device))[..., 0]
-                x = _demean(x) + m.float().view(len(lab), -1, *([1] * (x.dim() - 2)))
+            if self.cfg.slow_apart:  # the draft without its slow part, plus slow components drawn for its class
+                k = self.cfg.slow_apart
+                z = torch.randn((len(lab), self.slow_mu.shape[1], 1), generator=gen, dtype=torch.float64)
+                coef = self.slow_mu[lab_t].double() + (self.slow_chol[lab_t].double() @ z.to(self.device))[..., 0]
+                x = slow_split(x, k)[1] + coef.float().view(len(lab), -1, k) @ slow_basis(x.shape[-1], k).to(x.device).T
             x = self.to_data(x, lab_t)
             out.append(x.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.shape), np.float32)
@@ -141,32 +157,37 @@ class DiffusionGenerator(nn.Module):
     # -- class-wise standardisation (cfg.normalize == "class") ------------------------------------------
     def fit_class_scale(self, x: np.ndarray, labels: np.ndarray, floor: float = 1e-3) -> None:
         """Per class and channel, the mean and std of the train split over examples and positions. A std is
-        floored at `floor` times that channel's std over all classes (a class constant in one channel)."""
+        floored at `floor` times that channel's std over all classes (a class constant in one channel). With
+        slow_apart the std is that of the windows without their slow components: the diffusion then sees what it
+        models at unit scale, however much the windows' levels differ (static postures)."""
         x = np.asarray(x, np.float64)
         axes = (0, *range(2, x.ndim))
         overall = x.std(axis=axes)
+        spread = slow_split(torch.as_tensor(x), self.cfg.slow_apart)[1].numpy() if self.cfg.slow_apart else x
         mean = np.zeros((self.n_classes, x.shape[1]))
         std = np.ones((self.n_classes, x.shape[1]))
         for c in range(self.n_classes):
             xc = x[labels == c]
             if len(xc) == 0:
                 raise ValueError(f"class {c} has no training examples; class-wise normalisation needs each class")
-            mean[c], std[c] = xc.mean(axis=axes), np.maximum(xc.std(axis=axes), floor * overall)
+            mean[c], std[c] = xc.mean(axis=axes), np.maximum(spread[labels == c].std(axis=axes), floor * overall)
         self.class_mean.copy_(torch.as_tensor(mean))
         self.class_std.copy_(torch.as_tensor(std))
 
-    def fit_window_means(self, x: np.ndarray, labels: np.ndarray, ridge: float = 1e-6) -> None:
-        """Per class, the mean and covariance (its Cholesky factor, + ridge I) of the train windows' per-channel
-        means, in the units the diffusion runs in (after the class standardisation)."""
+    def fit_slow_components(self, x: np.ndarray, labels: np.ndarray, ridge: float = 1e-4) -> None:
+        """Per class, the mean and covariance (its Cholesky factor, + ridge x the mean variance on the diagonal) of
+        the train windows' slow coefficients (`slow_split`, flattened channel-major), in the units the diffusion
+        runs in (after the class standardisation)."""
         z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
-        means = z.double().flatten(2).mean(-1).numpy()  # (N, C)
+        coef = slow_split(z.double(), self.cfg.slow_apart)[0].flatten(1).numpy()  # (N, C * k)
         for c in range(self.n_classes):
-            mc = means[labels == c]
-            if len(mc) < 2:
-                raise ValueError(f"class {c} has {len(mc)} training windows; window_mean 'apart' needs >= 2 per class")
-            cov = np.atleast_2d(np.cov(mc, rowvar=False)) + ridge * np.eye(mc.shape[1])
-            self.window_mu[c] = torch.as_tensor(mc.mean(0))
-            self.window_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
+            cc = coef[labels == c]
+            if len(cc) < 2:
+                raise ValueError(f"class {c} has {len(cc)} training windows; slow_apart needs >= 2 per class")
+            cov = np.atleast_2d(np.cov(cc, rowvar=False))
+            cov += ridge * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+            self.slow_mu[c] = torch.as_tensor(cc.mean(0))
+            self.slow_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
 
     def _class_affine(self, labels: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (len(labels), -1, *([1] * (ndim - 2)))
@@ -224,8 +245,8 @@ class DiffusionGenerator(nn.Module):
         the null embedding with probability p_drop. With normalize = 'class', x0 is first standardised by its
         class's train statistics, so every class diffuses at unit scale."""
         x0 = self.to_model(x0, onehot.argmax(dim=1))
-        if self.cfg.window_mean == "apart":
-            x0 = _demean(x0)
+        if self.cfg.slow_apart:
+            x0 = slow_split(x0, self.cfg.slow_apart)[1]
         t, noise, drop = self.schedule.training_draws(x0, p_drop, generator)
         e = self.cond(onehot)
         e = torch.where(drop[:, None], self.cond.null_like(e), e)

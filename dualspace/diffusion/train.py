@@ -126,8 +126,8 @@ def train_diffusion(
     model = DiffusionGenerator(cfg, n_classes, meta, channels_last=train.channels_last)
     if cfg.normalize == "class":
         model.fit_class_scale(x, labels)
-    if cfg.window_mean == "apart":
-        model.fit_window_means(x, labels)
+    if cfg.slow_apart:
+        model.fit_slow_components(x, labels)
     if init_state is not None:
         model.load_state_dict(init_state)
     model = model.to(device)
