@@ -343,8 +343,8 @@ def test_slow_components_apart_are_drawn_from_the_class_gaussian_fitted_on_train
     a = model.loss(torch.as_tensor(x), onehot, 0.1, torch.Generator().manual_seed(0))
     b = joint.loss(torch.as_tensor(rest), onehot, 0.1, torch.Generator().manual_seed(0))
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-    with pytest.raises(ValueError, match="only for series"):
-        DiffusionConfig(net=UNetConfig(dims=2), slow_apart=1)
+    with pytest.raises(ValueError, match="for series"):
+        DiffusionGenerator(DiffusionConfig(net=UNetConfig(dims=2), slow_apart=1), 2, {"shape": [1, 8, 8]})
 
 
 def test_shifted_schedule_moves_log_snr_by_twice_the_log_shift():

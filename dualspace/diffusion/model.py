@@ -37,8 +37,8 @@ class DiffusionConfig:
     # per-class Gaussian fitted on train; the diffusion models the rest (slow components are decided in its first steps)
 
     def __post_init__(self):
-        if self.slow_apart < 0 or (self.slow_apart and self.net.dims != 1):
-            raise ValueError(f"slow_apart must be >= 0, and > 0 only for series (net.dims 1), got {self.slow_apart}")
+        if self.slow_apart < 0:
+            raise ValueError(f"slow_apart must be >= 0, got {self.slow_apart}")
         if self.schedule_shift <= 0:
             raise ValueError(f"schedule_shift must be > 0, got {self.schedule_shift}")
         if self.prediction not in ("eps", "v"):
@@ -104,6 +104,8 @@ class DiffusionGenerator(nn.Module):
             self.register_buffer("class_mean", torch.zeros(n_classes, n_ch))
             self.register_buffer("class_std", torch.ones(n_classes, n_ch))
         if cfg.slow_apart:
+            if cfg.net.dims != 1:
+                raise ValueError(f"slow_apart (= {cfg.slow_apart}) is for series (net.dims 1), not images")
             # per class: slow coefficients (C * k, flattened) ~ N(mu_c, L_c L_c^T) in the diffusion's units; set by
             # `fit_slow_components`
             d = n_ch * cfg.slow_apart
