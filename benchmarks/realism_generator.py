@@ -51,6 +51,9 @@ VARIANTS = {
     "slow8": {"slow_apart": 8},
     "slow16": {"slow_apart": 16},  # the whole low band (< 1/8 of Nyquist) for T = 128
     "slow8_shift50": {"slow_apart": 8, "schedule_shift": 0.5},
+    "slow16_fast64": {"slow_apart": 16, "fast_apart": 64},  # the top half of the spectrum as coloured noise
+    "apart_fast64": {"slow_apart": 1, "fast_apart": 64},
+    "fast64": {"fast_apart": 64},
     "apart_reflect": {"slow_apart": 1, "net": {"padding": "reflect"}},
 }
 

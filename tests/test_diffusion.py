@@ -378,3 +378,41 @@ def test_class_scale_with_slow_components_apart_is_the_std_of_the_rest():
     for c in (0, 1):
         np.testing.assert_allclose(model.class_mean[c].numpy(), x[labels == c].mean(axis=(0, 2)), rtol=1e-5)
         np.testing.assert_allclose(model.class_std[c].numpy(), rest[labels == c].std(axis=(0, 2)), rtol=1e-4)
+
+
+def test_fast_components_apart_are_independent_class_gaussians_and_the_rest_is_diffused():
+    """fast_apart = k: per class, channel and component, the mean / std (ddof 1) of the k fastest DCT-II
+    coefficients (scipy, orthonormal) of the train windows; drafts carry fast components with those moments (within
+    5 standard errors); together with slow_apart the loss is the plain loss on the windows without both bands."""
+    from scipy.fft import dct, idct
+
+    rng = np.random.default_rng(4)
+    labels = np.repeat([0, 1], 300)
+    x = (rng.normal(0, 1, (600, 2, 16)) * np.array([[0.5], [2.0]]) + 3.0 * labels[:, None, None]).astype(np.float32)
+    net = UNetConfig(dims=1, in_channels=2, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v", slow_apart=2, fast_apart=5), 2,
+                               {"shape": [2, 16]})
+    model.fit_slow_components(x, labels)
+    model.fit_fast_components(x, labels)
+    spectrum = dct(x.astype(np.float64), type=2, norm="ortho", axis=-1)
+    for c in (0, 1):
+        fast = spectrum[labels == c][..., -5:]
+        np.testing.assert_allclose(model.fast_mu[c].numpy(), fast.mean(0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model.fast_sd[c].numpy(), fast.std(0, ddof=1), rtol=1e-5)
+    drafts = model.sample(np.repeat([0, 1], 2000), seed=1, progress=False,
+                          sampler=SamplerConfig(sampler="ddim", steps=2, thresholding="none"))
+    d_fast = dct(drafts.astype(np.float64), type=2, norm="ortho", axis=-1)[..., -5:]
+    for c in (0, 1):
+        got, sd = d_fast[2000 * c: 2000 * (c + 1)], model.fast_sd[c].double().numpy()
+        assert (np.abs(got.mean(0) - model.fast_mu[c].numpy()) < 5 * sd / np.sqrt(2000)).all()
+        assert (np.abs(got.std(0) - sd) < 5 * sd / np.sqrt(2 * 2000)).all()
+    _randomize(model)
+    plain = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v"), 2, {"shape": [2, 16]})
+    plain.load_state_dict({key: v for key, v in model.state_dict().items() if not key.startswith(("slow_", "fast_"))})
+    spectrum[..., :2] = 0
+    spectrum[..., -5:] = 0
+    rest = idct(spectrum, type=2, norm="ortho", axis=-1).astype(np.float32)
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    a = model.loss(torch.as_tensor(x), onehot, 0.1, torch.Generator().manual_seed(0))
+    b = plain.loss(torch.as_tensor(rest), onehot, 0.1, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

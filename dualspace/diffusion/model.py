@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -35,10 +35,12 @@ class DiffusionConfig:
     schedule_shift: float = 1.0  # log SNR(t) + 2 log(shift) (NoiseSchedule.shifted); < 1: more noise at every t
     slow_apart: int = 0  # series: the k slowest DCT components of each window (k = 1: its mean) drawn from a
     # per-class Gaussian fitted on train; the diffusion models the rest (slow components are decided in its first steps)
+    fast_apart: int = 0  # series: the k fastest DCT components drawn independently per class, channel and component
+    # from Gaussians fitted on train (coloured sensor noise, which a few deterministic steps draw too smooth)
 
     def __post_init__(self):
-        if self.slow_apart < 0:
-            raise ValueError(f"slow_apart must be >= 0, got {self.slow_apart}")
+        if self.slow_apart < 0 or self.fast_apart < 0:
+            raise ValueError(f"slow_apart and fast_apart must be >= 0, got {self.slow_apart}, {self.fast_apart}")
         if self.schedule_shift <= 0:
             raise ValueError(f"schedule_shift must be > 0, got {self.schedule_shift}")
         if self.prediction not in ("eps", "v"):
@@ -68,21 +70,26 @@ def autocast(device: torch.device, bf16: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def slow_basis(T: int, k: int, dtype=torch.float32) -> torch.Tensor:
-    """(T, k) orthonormal DCT-II basis of the k slowest components of a length-T window: column 0 is the constant
-    1/sqrt(T) (the mean), column n the cosine of n half-periods, sqrt(2/T) cos(pi (t + 1/2) n / T)."""
+def dct_basis(T: int, index: Sequence[int], dtype=torch.float32) -> torch.Tensor:
+    """(T, len(index)) columns of the orthonormal DCT-II basis of a length-T window: component 0 is the constant
+    1/sqrt(T) (the mean), component n the cosine of n half-periods, sqrt(2/T) cos(pi (t + 1/2) n / T)."""
     t = torch.arange(T, dtype=torch.float64)[:, None] + 0.5
-    n = torch.arange(k, dtype=torch.float64)[None, :]
+    n = torch.as_tensor(list(index), dtype=torch.float64)[None, :]
     basis = torch.cos(torch.pi * t * n / T) * math.sqrt(2.0 / T)
-    basis[:, 0] = 1.0 / math.sqrt(T)
+    basis[:, n[0] == 0] = 1.0 / math.sqrt(T)
     return basis.to(dtype)
 
 
-def slow_split(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, C, T) -> slow coefficients (B, C, k) and the rest x - B B^T x (B, C, T)."""
-    basis = slow_basis(x.shape[-1], k, x.dtype).to(x.device)
+def band_split(x: torch.Tensor, index: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, T) -> the DCT coefficients at `index` (B, C, len(index)) and the rest x - B B^T x (B, C, T)."""
+    basis = dct_basis(x.shape[-1], index, x.dtype).to(x.device)
     coef = x @ basis
     return coef, x - coef @ basis.T
+
+
+def slow_split(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, T) -> the k slowest DCT coefficients (B, C, k) and the rest."""
+    return band_split(x, range(k))
 
 
 class DiffusionGenerator(nn.Module):
@@ -103,9 +110,14 @@ class DiffusionGenerator(nn.Module):
             # per class and channel: x_model = (x - mean) / std; set from the train split by `fit_class_scale`
             self.register_buffer("class_mean", torch.zeros(n_classes, n_ch))
             self.register_buffer("class_std", torch.ones(n_classes, n_ch))
+        if (cfg.slow_apart or cfg.fast_apart) and cfg.net.dims != 1:
+            raise ValueError(f"slow_apart / fast_apart ({cfg.slow_apart}, {cfg.fast_apart}) are for series "
+                             "(net.dims 1), not images")
+        if cfg.fast_apart:
+            # per class, channel and fast component: coefficient ~ N(mu, sd^2); set by `fit_fast_components`
+            self.register_buffer("fast_mu", torch.zeros(n_classes, n_ch, cfg.fast_apart))
+            self.register_buffer("fast_sd", torch.ones(n_classes, n_ch, cfg.fast_apart))
         if cfg.slow_apart:
-            if cfg.net.dims != 1:
-                raise ValueError(f"slow_apart (= {cfg.slow_apart}) is for series (net.dims 1), not images")
             # per class: slow coefficients (C * k, flattened) ~ N(mu_c, L_c L_c^T) in the diffusion's units; set by
             # `fit_slow_components`
             d = n_ch * cfg.slow_apart
@@ -147,11 +159,18 @@ class DiffusionGenerator(nn.Module):
             x = SAMPLERS[sampler.sampler](eps_fn, self.schedule, x_T, sampler, self.cfg.clip_x0, noise_gen,
                                           progress=progress).float()
             lab_t = torch.as_tensor(lab, dtype=torch.long, device=self.device)
-            if self.cfg.slow_apart:  # the draft without its slow part, plus slow components drawn for its class
+            x = self.rest(x)  # the diffusion's part, plus the components drawn apart for the draft's class
+            T = x.shape[-1]
+            if self.cfg.slow_apart:
                 k = self.cfg.slow_apart
                 z = torch.randn((len(lab), self.slow_mu.shape[1], 1), generator=gen, dtype=torch.float64)
                 coef = self.slow_mu[lab_t].double() + (self.slow_chol[lab_t].double() @ z.to(self.device))[..., 0]
-                x = slow_split(x, k)[1] + coef.float().view(len(lab), -1, k) @ slow_basis(x.shape[-1], k).to(x.device).T
+                x = x + coef.float().view(len(lab), -1, k) @ dct_basis(T, range(k)).to(x.device).T
+            if self.cfg.fast_apart:
+                k = self.cfg.fast_apart
+                z = torch.randn(self.fast_sd[lab_t].shape, generator=gen, dtype=torch.float64).to(self.device)
+                coef = self.fast_mu[lab_t].double() + self.fast_sd[lab_t].double() * z
+                x = x + coef.float() @ dct_basis(T, range(T - k, T)).to(x.device).T
             x = self.to_data(x, lab_t)
             out.append(x.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.shape), np.float32)
@@ -165,7 +184,7 @@ class DiffusionGenerator(nn.Module):
         x = np.asarray(x, np.float64)
         axes = (0, *range(2, x.ndim))
         overall = x.std(axis=axes)
-        spread = slow_split(torch.as_tensor(x), self.cfg.slow_apart)[1].numpy() if self.cfg.slow_apart else x
+        spread = self.rest(torch.as_tensor(x)).numpy()
         mean = np.zeros((self.n_classes, x.shape[1]))
         std = np.ones((self.n_classes, x.shape[1]))
         for c in range(self.n_classes):
@@ -175,6 +194,26 @@ class DiffusionGenerator(nn.Module):
             mean[c], std[c] = xc.mean(axis=axes), np.maximum(spread[labels == c].std(axis=axes), floor * overall)
         self.class_mean.copy_(torch.as_tensor(mean))
         self.class_std.copy_(torch.as_tensor(std))
+
+    def rest(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) without the DCT components drawn apart (`slow_apart` slowest, `fast_apart` fastest): what the
+        diffusion models. The identity when nothing is drawn apart."""
+        T = x.shape[-1] if x.dim() == 3 else 0
+        index = [*range(self.cfg.slow_apart), *range(T - self.cfg.fast_apart, T)] if T else []
+        return band_split(x, index)[1] if index else x
+
+    def fit_fast_components(self, x: np.ndarray, labels: np.ndarray) -> None:
+        """Per class, channel and fast component, the mean and std of the train windows' coefficients (in the
+        units the diffusion runs in)."""
+        z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
+        T, k = z.shape[-1], self.cfg.fast_apart
+        coef = band_split(z.double(), range(T - k, T))[0].numpy()  # (N, C, k)
+        for c in range(self.n_classes):
+            cc = coef[labels == c]
+            if len(cc) < 2:
+                raise ValueError(f"class {c} has {len(cc)} training windows; fast_apart needs >= 2 per class")
+            self.fast_mu[c] = torch.as_tensor(cc.mean(0))
+            self.fast_sd[c] = torch.as_tensor(cc.std(0, ddof=1))
 
     def fit_slow_components(self, x: np.ndarray, labels: np.ndarray, ridge: float = 1e-4) -> None:
         """Per class, the mean and covariance (its Cholesky factor, + ridge x the mean variance on the diagonal) of
@@ -247,8 +286,7 @@ class DiffusionGenerator(nn.Module):
         the null embedding with probability p_drop. With normalize = 'class', x0 is first standardised by its
         class's train statistics, so every class diffuses at unit scale."""
         x0 = self.to_model(x0, onehot.argmax(dim=1))
-        if self.cfg.slow_apart:
-            x0 = slow_split(x0, self.cfg.slow_apart)[1]
+        x0 = self.rest(x0)
         t, noise, drop = self.schedule.training_draws(x0, p_drop, generator)
         e = self.cond(onehot)
         e = torch.where(drop[:, None], self.cond.null_like(e), e)
