@@ -389,7 +389,7 @@ def test_abr_outputs(tiny_run):
 def test_changing_one_abr_mode_reruns_that_mode_only(tiny_run):
     jobs = _dry_run_jobs(tiny_run, "abr_joint", lambda c: c["abr"]["mode_overrides"]["joint"]["loss"].update(
         max_beta=0.2))
-    assert jobs == {"abr_train": 1, "abr_evaluate": 1, "abr_summary": 1, "all": 1}, jobs
+    assert jobs == {"abr_train": 1, "abr_evaluate": 1, "abr_realism": 1, "abr_summary": 1, "all": 1}, jobs
 
 
 def test_madness_outputs(tiny_run):
@@ -449,7 +449,7 @@ def test_raising_generations_extends_the_chains_without_retraining(tiny_run):
     jobs = _dry_run_jobs(tiny_run, "madness_G", lambda c: c["madness"].update(generations=4))
     # one new generation per chain: train + sample, metrics, Jacobian; then the summary
     assert jobs == {"madness_generation": 3, "madness_metrics": 3, "madness_jacobian": 3, "madness_summary": 1,
-                    "all": 1}, jobs
+                    "madness_realism": 1, "all": 1}, jobs
 
 
 
