@@ -237,9 +237,10 @@ def realism_table(fake: np.ndarray, fake_label: np.ndarray, test: np.ndarray, te
     if not per_class:
         raise ValueError(f"realism: no class has {max(cfg.min_rows, folds)} rows in the drafts, the test and the "
                          "train split; more drafts (regions.K) or a larger split")
-    picked = {name: (data[i], label[i]) for name, data, label in
-              (("fake", fake, fake_label), ("test", test, test_label), ("train", train, train_label))
-              for i in [_balanced(label, per_class, rng)]}
+    picked = {}  # the same number of rows of each class on every side
+    for name, data, label in (("fake", fake, fake_label), ("test", test, test_label), ("train", train, train_label)):
+        rows_of = _balanced(label, per_class, rng)
+        picked[name] = (data[rows_of], label[rows_of])
     groups = [(c, class_names[c]) for c in per_class] + [("all", "all")]
     rows = []
     for clf in cfg.classifiers:
