@@ -54,6 +54,8 @@ VARIANTS = {
     "slow16_fast64": {"slow_apart": 16, "fast_apart": 64},  # the top half of the spectrum as coloured noise
     "apart_fast64": {"slow_apart": 1, "fast_apart": 64},
     "fast64": {"fast_apart": 64},
+    "slow16_fast64_scale": {"slow_apart": 16, "fast_apart": 64, "fast_scale": True},  # still and fidgety windows
+    "apart_fast64_scale": {"slow_apart": 1, "fast_apart": 64, "fast_scale": True},
     "apart_reflect": {"slow_apart": 1, "net": {"padding": "reflect"}},
 }
 

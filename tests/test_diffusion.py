@@ -416,3 +416,41 @@ def test_fast_components_apart_are_independent_class_gaussians_and_the_rest_is_d
     a = model.loss(torch.as_tensor(x), onehot, 0.1, torch.Generator().manual_seed(0))
     b = plain.loss(torch.as_tensor(rest), onehot, 0.1, torch.Generator().manual_seed(0))
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_fast_scale_draws_each_windows_fast_band_rms_from_the_class_log_normal():
+    """fast_scale: per class, the log fast-band RMS per channel of the train windows (scipy DCT) has its mean and
+    covariance fitted (+ the documented ridge); the coefficients' moments are fitted in units of that RMS; drafts'
+    log RMS has the fitted mean (5 standard errors) and spread."""
+    from scipy.fft import dct
+
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1], 400)
+    level = np.exp(rng.normal(-1.0 + 1.5 * labels[:, None, None], 0.6, (800, 2, 1)))  # still and fidgety windows
+    x = (rng.normal(0, 1, (800, 2, 16)) * level).astype(np.float32)
+    net = UNetConfig(dims=1, in_channels=2, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v", fast_apart=6, fast_scale=True),
+                               2, {"shape": [2, 16]})
+    model.fit_fast_components(x, labels)
+    fast = dct(x.astype(np.float64), type=2, norm="ortho", axis=-1)[..., -6:]
+    rms = np.sqrt((fast ** 2).mean(-1)) + 1e-12
+    for c in (0, 1):
+        log_rms = np.log(rms[labels == c])
+        np.testing.assert_allclose(model.fast_log_mu[c].numpy(), log_rms.mean(0), rtol=1e-5, atol=1e-6)
+        cov = np.cov(log_rms, rowvar=False)
+        L = model.fast_log_chol[c].double().numpy()
+        np.testing.assert_allclose(L @ L.T, cov + 1e-4 * np.trace(cov) / 2 * np.eye(2), rtol=1e-5, atol=1e-7)
+        unit = fast[labels == c] / rms[labels == c][..., None]
+        np.testing.assert_allclose(model.fast_sd[c].numpy(), unit.std(0, ddof=1), rtol=1e-5)
+    drafts = model.sample(np.repeat([0, 1], 2000), seed=2, progress=False,
+                          sampler=SamplerConfig(sampler="ddim", steps=2, thresholding="none"))
+    d_fast = dct(drafts.astype(np.float64), type=2, norm="ortho", axis=-1)[..., -6:]
+    d_log = np.log(np.sqrt((d_fast ** 2).mean(-1)))
+    for c in (0, 1):
+        got, sd = d_log[2000 * c: 2000 * (c + 1)], np.sqrt(np.diag(np.cov(np.log(rms[labels == c]), rowvar=False)))
+        # a drawn window's RMS is its drawn scale times the RMS of 6 unit-variance draws: its log mean moves by
+        # E log of that (about -0.09 for 6 components), its spread grows a little
+        assert (np.abs(got.mean(0) - model.fast_log_mu[c].numpy()) < 0.2).all()
+        assert (got.std(0) > 0.8 * sd).all() and (got.std(0) < 1.5 * sd).all()
+    with pytest.raises(ValueError, match="fast_apart > 0"):
+        DiffusionConfig(fast_scale=True)

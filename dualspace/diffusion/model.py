@@ -37,10 +37,14 @@ class DiffusionConfig:
     # per-class Gaussian fitted on train; the diffusion models the rest (slow components are decided in its first steps)
     fast_apart: int = 0  # series: the k fastest DCT components drawn independently per class, channel and component
     # from Gaussians fitted on train (coloured sensor noise, which a few deterministic steps draw too smooth)
+    fast_scale: bool = False  # fast_apart: each window's fast-band RMS per channel drawn first (log-normal, per-class
+    # full covariance), its components then as fast_apart does in units of that RMS: still and fidgety windows
 
     def __post_init__(self):
         if self.slow_apart < 0 or self.fast_apart < 0:
             raise ValueError(f"slow_apart and fast_apart must be >= 0, got {self.slow_apart}, {self.fast_apart}")
+        if self.fast_scale and not self.fast_apart:
+            raise ValueError("fast_scale scales the fast band drawn apart: set fast_apart > 0")
         if self.schedule_shift <= 0:
             raise ValueError(f"schedule_shift must be > 0, got {self.schedule_shift}")
         if self.prediction not in ("eps", "v"):
@@ -117,6 +121,9 @@ class DiffusionGenerator(nn.Module):
             # per class, channel and fast component: coefficient ~ N(mu, sd^2); set by `fit_fast_components`
             self.register_buffer("fast_mu", torch.zeros(n_classes, n_ch, cfg.fast_apart))
             self.register_buffer("fast_sd", torch.ones(n_classes, n_ch, cfg.fast_apart))
+            if cfg.fast_scale:  # per class: log RMS of a window's fast band per channel ~ N(mu_c, L_c L_c^T)
+                self.register_buffer("fast_log_mu", torch.zeros(n_classes, n_ch))
+                self.register_buffer("fast_log_chol", torch.eye(n_ch).repeat(n_classes, 1, 1))
         if cfg.slow_apart:
             # per class: slow coefficients (C * k, flattened) ~ N(mu_c, L_c L_c^T) in the diffusion's units; set by
             # `fit_slow_components`
@@ -170,6 +177,11 @@ class DiffusionGenerator(nn.Module):
                 k = self.cfg.fast_apart
                 z = torch.randn(self.fast_sd[lab_t].shape, generator=gen, dtype=torch.float64).to(self.device)
                 coef = self.fast_mu[lab_t].double() + self.fast_sd[lab_t].double() * z
+                if self.cfg.fast_scale:  # in units of the window's own fast-band RMS, drawn per window
+                    u = torch.randn((len(lab), self.fast_log_mu.shape[1], 1), generator=gen, dtype=torch.float64)
+                    log_rms = self.fast_log_mu[lab_t].double() + (self.fast_log_chol[lab_t].double()
+                                                                   @ u.to(self.device))[..., 0]
+                    coef = coef * log_rms.exp()[..., None]
                 x = x + coef.float() @ dct_basis(T, range(T - k, T)).to(x.device).T
             x = self.to_data(x, lab_t)
             out.append(x.cpu().numpy())
@@ -208,12 +220,21 @@ class DiffusionGenerator(nn.Module):
         z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
         T, k = z.shape[-1], self.cfg.fast_apart
         coef = band_split(z.double(), range(T - k, T))[0].numpy()  # (N, C, k)
+        if self.cfg.fast_scale:  # each window's coefficients in units of its own fast-band RMS (per channel)
+            rms = np.sqrt((coef ** 2).mean(-1)) + 1e-12  # (N, C)
+            coef = coef / rms[..., None]
         for c in range(self.n_classes):
             cc = coef[labels == c]
             if len(cc) < 2:
                 raise ValueError(f"class {c} has {len(cc)} training windows; fast_apart needs >= 2 per class")
             self.fast_mu[c] = torch.as_tensor(cc.mean(0))
             self.fast_sd[c] = torch.as_tensor(cc.std(0, ddof=1))
+            if self.cfg.fast_scale:
+                log_rms = np.log(rms[labels == c])
+                cov = np.atleast_2d(np.cov(log_rms, rowvar=False))
+                cov += 1e-4 * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+                self.fast_log_mu[c] = torch.as_tensor(log_rms.mean(0))
+                self.fast_log_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
 
     def fit_slow_components(self, x: np.ndarray, labels: np.ndarray, ridge: float = 1e-4) -> None:
         """Per class, the mean and covariance (its Cholesky factor, + ridge x the mean variance on the diagonal) of
