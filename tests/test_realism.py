@@ -113,3 +113,16 @@ def test_a_class_too_small_is_left_out_and_none_left_is_an_error():
     assert [r["class"] for r in rows] == [0, "all"]
     with pytest.raises(ValueError, match="no class has 10 rows"):
         realism_table(fake[:4], fl[:4], test, tl, train, rl, "series", ["a", "b"])
+
+
+def test_the_schemas_classifier_names_are_the_modules():
+    from pathlib import Path
+
+    import yaml
+
+    from dualspace.realism import CLASSIFIERS
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    assert schema["properties"]["realism"]["properties"]["classifiers"]["items"]["enum"] == list(CLASSIFIERS)
+    with pytest.raises(ValueError, match="realism.classifiers"):
+        RealismConfig(classifiers=("features", "knn"))
