@@ -56,6 +56,7 @@ VARIANTS = {
     "fast64": {"fast_apart": 64},
     "slow16_fast64_scale": {"slow_apart": 16, "fast_apart": 64, "fast_scale": True},  # still and fidgety windows
     "apart_fast64_scale": {"slow_apart": 1, "fast_apart": 64, "fast_scale": True},
+    "slow16_fast64_scales": {"slow_apart": 16, "fast_apart": 64, "fast_scale": True, "rest_scale": True},
     "apart_reflect": {"slow_apart": 1, "net": {"padding": "reflect"}},
 }
 

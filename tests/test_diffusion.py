@@ -454,3 +454,46 @@ def test_fast_scale_draws_each_windows_fast_band_rms_from_the_class_log_normal()
         assert (got.std(0) > 0.8 * sd).all() and (got.std(0) < 1.5 * sd).all()
     with pytest.raises(ValueError, match="fast_apart > 0"):
         DiffusionConfig(fast_scale=True)
+
+
+def test_rest_scale_fits_the_log_rms_of_the_diffused_part_and_drafts_carry_it():
+    """rest_scale: per class, the log RMS per channel of the windows' diffused part (here: without the 2 slowest DCT
+    components, scipy) has its mean and covariance fitted (+ the ridge); drafts' diffused parts have that log RMS
+    (the draw sets it exactly: 5 standard errors of the mean); the loss is the plain loss on unit-RMS parts."""
+    from scipy.fft import dct, idct
+
+    rng = np.random.default_rng(6)
+    labels = np.repeat([0, 1], 400)
+    level = np.exp(rng.normal(-1.0 + 1.5 * labels[:, None, None], 0.5, (800, 2, 1)))
+    x = (rng.normal(0, 1, (800, 2, 16)) * level + rng.normal(0, 2, (800, 2, 1))).astype(np.float32)
+    net = UNetConfig(dims=1, in_channels=2, base_channels=16, channel_mults=(1, 2), blocks_per_level=1)
+    model = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v", slow_apart=2, rest_scale=True),
+                               2, {"shape": [2, 16]})
+    model.fit_slow_components(x, labels)
+    model.fit_rest_scale(x, labels)
+    spectrum = dct(x.astype(np.float64), type=2, norm="ortho", axis=-1)
+    spectrum[..., :2] = 0
+    rest = idct(spectrum, type=2, norm="ortho", axis=-1)
+    log_rms = np.log(np.sqrt((rest ** 2).mean(-1)))
+    for c in (0, 1):
+        lc = log_rms[labels == c]
+        np.testing.assert_allclose(model.rest_log_mu[c].numpy(), lc.mean(0), rtol=1e-5, atol=1e-6)
+        cov = np.cov(lc, rowvar=False)
+        L = model.rest_log_chol[c].double().numpy()
+        np.testing.assert_allclose(L @ L.T, cov + 1e-4 * np.trace(cov) / 2 * np.eye(2), rtol=1e-5, atol=1e-7)
+    drafts = model.sample(np.repeat([0, 1], 2000), seed=3, progress=False,
+                          sampler=SamplerConfig(sampler="ddim", steps=2, thresholding="none"))
+    d_spec = dct(drafts.astype(np.float64), type=2, norm="ortho", axis=-1)
+    d_spec[..., :2] = 0
+    d_log = np.log(np.sqrt((idct(d_spec, type=2, norm="ortho", axis=-1) ** 2).mean(-1)))
+    for c in (0, 1):
+        got, sd = d_log[2000 * c: 2000 * (c + 1)], np.sqrt(np.diag(np.cov(log_rms[labels == c], rowvar=False)))
+        assert (np.abs(got.mean(0) - model.rest_log_mu[c].numpy()) < 5 * sd / np.sqrt(2000)).all()
+    _randomize(model)
+    plain = DiffusionGenerator(DiffusionConfig(net=net, clip_x0=None, prediction="v"), 2, {"shape": [2, 16]})
+    plain.load_state_dict({key: v for key, v in model.state_dict().items() if not key.startswith(("slow_", "rest_"))})
+    unit = (rest / np.sqrt((rest ** 2).mean(-1, keepdims=True))).astype(np.float32)
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), 2).float()
+    a = model.loss(torch.as_tensor(x), onehot, 0.1, torch.Generator().manual_seed(0))
+    b = plain.loss(torch.as_tensor(unit), onehot, 0.1, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -39,6 +39,8 @@ class DiffusionConfig:
     # from Gaussians fitted on train (coloured sensor noise, which a few deterministic steps draw too smooth)
     fast_scale: bool = False  # fast_apart: each window's fast-band RMS per channel drawn first (log-normal, per-class
     # full covariance), its components then as fast_apart does in units of that RMS: still and fidgety windows
+    rest_scale: bool = False  # series: the diffusion models each window's part (`rest`) at unit RMS per channel; a
+    # draft's RMS is drawn from a per-class log-normal (full covariance) fitted on train, as fast_scale does
 
     def __post_init__(self):
         if self.slow_apart < 0 or self.fast_apart < 0:
@@ -91,6 +93,11 @@ def band_split(x: torch.Tensor, index: Sequence[int]) -> tuple[torch.Tensor, tor
     return coef, x - coef @ basis.T
 
 
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) -> (B, C) root mean square over positions (floored at 1e-12)."""
+    return x.pow(2).mean(-1).sqrt().clamp_min(1e-12)
+
+
 def slow_split(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, C, T) -> the k slowest DCT coefficients (B, C, k) and the rest."""
     return band_split(x, range(k))
@@ -117,6 +124,11 @@ class DiffusionGenerator(nn.Module):
         if (cfg.slow_apart or cfg.fast_apart) and cfg.net.dims != 1:
             raise ValueError(f"slow_apart / fast_apart ({cfg.slow_apart}, {cfg.fast_apart}) are for series "
                              "(net.dims 1), not images")
+        if cfg.rest_scale:  # per class: log RMS of a window's diffused part per channel ~ N(mu_c, L_c L_c^T)
+            if cfg.net.dims != 1:
+                raise ValueError("rest_scale is for series (net.dims 1), not images")
+            self.register_buffer("rest_log_mu", torch.zeros(n_classes, n_ch))
+            self.register_buffer("rest_log_chol", torch.eye(n_ch).repeat(n_classes, 1, 1))
         if cfg.fast_apart:
             # per class, channel and fast component: coefficient ~ N(mu, sd^2); set by `fit_fast_components`
             self.register_buffer("fast_mu", torch.zeros(n_classes, n_ch, cfg.fast_apart))
@@ -168,6 +180,11 @@ class DiffusionGenerator(nn.Module):
             lab_t = torch.as_tensor(lab, dtype=torch.long, device=self.device)
             x = self.rest(x)  # the diffusion's part, plus the components drawn apart for the draft's class
             T = x.shape[-1]
+            if self.cfg.rest_scale:  # at the RMS drawn for the window
+                u = torch.randn((len(lab), self.rest_log_mu.shape[1], 1), generator=gen, dtype=torch.float64)
+                log_rms = self.rest_log_mu[lab_t].double() + (self.rest_log_chol[lab_t].double()
+                                                              @ u.to(self.device))[..., 0]
+                x = x / _rms(x)[..., None] * log_rms.exp().float()[..., None]
             if self.cfg.slow_apart:
                 k = self.cfg.slow_apart
                 z = torch.randn((len(lab), self.slow_mu.shape[1], 1), generator=gen, dtype=torch.float64)
@@ -213,6 +230,20 @@ class DiffusionGenerator(nn.Module):
         T = x.shape[-1] if x.dim() == 3 else 0
         index = [*range(self.cfg.slow_apart), *range(T - self.cfg.fast_apart, T)] if T else []
         return band_split(x, index)[1] if index else x
+
+    def fit_rest_scale(self, x: np.ndarray, labels: np.ndarray) -> None:
+        """Per class, the mean and covariance (+ the ridge of `fit_slow_components`) of the train windows' log RMS
+        per channel of their diffused part (`rest`, in the units the diffusion runs in)."""
+        z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
+        log_rms = np.log(_rms(self.rest(z.double())).numpy())  # (N, C)
+        for c in range(self.n_classes):
+            lc = log_rms[labels == c]
+            if len(lc) < 2:
+                raise ValueError(f"class {c} has {len(lc)} training windows; rest_scale needs >= 2 per class")
+            cov = np.atleast_2d(np.cov(lc, rowvar=False))
+            cov += 1e-4 * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+            self.rest_log_mu[c] = torch.as_tensor(lc.mean(0))
+            self.rest_log_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
 
     def fit_fast_components(self, x: np.ndarray, labels: np.ndarray) -> None:
         """Per class, channel and fast component, the mean and std of the train windows' coefficients (in the
@@ -308,6 +339,8 @@ class DiffusionGenerator(nn.Module):
         class's train statistics, so every class diffuses at unit scale."""
         x0 = self.to_model(x0, onehot.argmax(dim=1))
         x0 = self.rest(x0)
+        if self.cfg.rest_scale:
+            x0 = x0 / _rms(x0)[..., None]
         t, noise, drop = self.schedule.training_draws(x0, p_drop, generator)
         e = self.cond(onehot)
         e = torch.where(drop[:, None], self.cond.null_like(e), e)

@@ -130,6 +130,8 @@ def train_diffusion(
         model.fit_slow_components(x, labels)
     if cfg.fast_apart:
         model.fit_fast_components(x, labels)
+    if cfg.rest_scale:
+        model.fit_rest_scale(x, labels)
     if init_state is not None:
         model.load_state_dict(init_state)
     model = model.to(device)
