@@ -98,6 +98,20 @@ def _rms(x: torch.Tensor) -> torch.Tensor:
     return x.pow(2).mean(-1).sqrt().clamp_min(1e-12)
 
 
+def _gaussian(rows: np.ndarray, ridge: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, d) rows -> their mean (d,) and the Cholesky factor (d, d) of their covariance plus ridge x the mean
+    variance on the diagonal (a draw is mean + L z)."""
+    cov = np.atleast_2d(np.cov(rows, rowvar=False))
+    cov += ridge * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+    return torch.as_tensor(rows.mean(0)), torch.as_tensor(np.linalg.cholesky(cov))
+
+
+def _draw(mu: torch.Tensor, chol: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One draw per row of N(mu, L L^T): (B, d) means and (B, d, d) factors -> (B, d) float64; z from `gen` (CPU)."""
+    z = torch.randn((*mu.shape, 1), generator=gen, dtype=torch.float64)
+    return mu.double() + (chol.double() @ z.to(mu.device))[..., 0]
+
+
 def slow_split(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, C, T) -> the k slowest DCT coefficients (B, C, k) and the rest."""
     return band_split(x, range(k))
@@ -181,24 +195,18 @@ class DiffusionGenerator(nn.Module):
             x = self.rest(x)  # the diffusion's part, plus the components drawn apart for the draft's class
             T = x.shape[-1]
             if self.cfg.rest_scale:  # at the RMS drawn for the window
-                u = torch.randn((len(lab), self.rest_log_mu.shape[1], 1), generator=gen, dtype=torch.float64)
-                log_rms = self.rest_log_mu[lab_t].double() + (self.rest_log_chol[lab_t].double()
-                                                              @ u.to(self.device))[..., 0]
+                log_rms = _draw(self.rest_log_mu[lab_t], self.rest_log_chol[lab_t], gen)
                 x = x / _rms(x)[..., None] * log_rms.exp().float()[..., None]
             if self.cfg.slow_apart:
                 k = self.cfg.slow_apart
-                z = torch.randn((len(lab), self.slow_mu.shape[1], 1), generator=gen, dtype=torch.float64)
-                coef = self.slow_mu[lab_t].double() + (self.slow_chol[lab_t].double() @ z.to(self.device))[..., 0]
+                coef = _draw(self.slow_mu[lab_t], self.slow_chol[lab_t], gen)
                 x = x + coef.float().view(len(lab), -1, k) @ dct_basis(T, range(k)).to(x.device).T
             if self.cfg.fast_apart:
                 k = self.cfg.fast_apart
                 z = torch.randn(self.fast_sd[lab_t].shape, generator=gen, dtype=torch.float64).to(self.device)
                 coef = self.fast_mu[lab_t].double() + self.fast_sd[lab_t].double() * z
                 if self.cfg.fast_scale:  # in units of the window's own fast-band RMS, drawn per window
-                    u = torch.randn((len(lab), self.fast_log_mu.shape[1], 1), generator=gen, dtype=torch.float64)
-                    log_rms = self.fast_log_mu[lab_t].double() + (self.fast_log_chol[lab_t].double()
-                                                                   @ u.to(self.device))[..., 0]
-                    coef = coef * log_rms.exp()[..., None]
+                    coef = coef * _draw(self.fast_log_mu[lab_t], self.fast_log_chol[lab_t], gen).exp()[..., None]
                 x = x + coef.float() @ dct_basis(T, range(T - k, T)).to(x.device).T
             x = self.to_data(x, lab_t)
             out.append(x.cpu().numpy())
@@ -231,56 +239,48 @@ class DiffusionGenerator(nn.Module):
         index = [*range(self.cfg.slow_apart), *range(T - self.cfg.fast_apart, T)] if T else []
         return band_split(x, index)[1] if index else x
 
-    def fit_rest_scale(self, x: np.ndarray, labels: np.ndarray) -> None:
-        """Per class, the mean and covariance (+ the ridge of `fit_slow_components`) of the train windows' log RMS
-        per channel of their diffused part (`rest`, in the units the diffusion runs in)."""
-        z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
-        log_rms = np.log(_rms(self.rest(z.double())).numpy())  # (N, C)
+    def _model_units(self, x: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+        """Train windows in the units the diffusion runs in (after the class standardisation), float64."""
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        return self.to_model(torch.as_tensor(np.asarray(x, np.float32)), labels).double()
+
+    def _per_class(self, rows: np.ndarray, labels: np.ndarray, option: str):
+        """(c, rows of class c) for every class; a class with fewer than 2 rows is an error naming `option`."""
         for c in range(self.n_classes):
-            lc = log_rms[labels == c]
-            if len(lc) < 2:
-                raise ValueError(f"class {c} has {len(lc)} training windows; rest_scale needs >= 2 per class")
-            cov = np.atleast_2d(np.cov(lc, rowvar=False))
-            cov += 1e-4 * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
-            self.rest_log_mu[c] = torch.as_tensor(lc.mean(0))
-            self.rest_log_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
+            rc = rows[labels == c]
+            if len(rc) < 2:
+                raise ValueError(f"class {c} has {len(rc)} training windows; {option} needs >= 2 per class")
+            yield c, rc
+
+    def fit_rest_scale(self, x: np.ndarray, labels: np.ndarray) -> None:
+        """Per class, the mean and covariance (`_gaussian`) of the train windows' log RMS per channel of their
+        diffused part (`rest`, in the units the diffusion runs in)."""
+        log_rms = np.log(_rms(self.rest(self._model_units(x, labels))).numpy())  # (N, C)
+        for c, lc in self._per_class(log_rms, labels, "rest_scale"):
+            self.rest_log_mu[c], self.rest_log_chol[c] = _gaussian(lc)
 
     def fit_fast_components(self, x: np.ndarray, labels: np.ndarray) -> None:
         """Per class, channel and fast component, the mean and std of the train windows' coefficients (in the
-        units the diffusion runs in)."""
-        z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
+        units the diffusion runs in); with fast_scale, in units of each window's fast-band RMS, whose log gets a
+        per-class Gaussian (`_gaussian`)."""
+        z = self._model_units(x, labels)
         T, k = z.shape[-1], self.cfg.fast_apart
-        coef = band_split(z.double(), range(T - k, T))[0].numpy()  # (N, C, k)
+        coef = band_split(z, range(T - k, T))[0].numpy()  # (N, C, k)
         if self.cfg.fast_scale:  # each window's coefficients in units of its own fast-band RMS (per channel)
             rms = np.sqrt((coef ** 2).mean(-1)) + 1e-12  # (N, C)
             coef = coef / rms[..., None]
-        for c in range(self.n_classes):
-            cc = coef[labels == c]
-            if len(cc) < 2:
-                raise ValueError(f"class {c} has {len(cc)} training windows; fast_apart needs >= 2 per class")
+            for c, lc in self._per_class(np.log(rms), labels, "fast_scale"):
+                self.fast_log_mu[c], self.fast_log_chol[c] = _gaussian(lc)
+        for c, cc in self._per_class(coef, labels, "fast_apart"):
             self.fast_mu[c] = torch.as_tensor(cc.mean(0))
             self.fast_sd[c] = torch.as_tensor(cc.std(0, ddof=1))
-            if self.cfg.fast_scale:
-                log_rms = np.log(rms[labels == c])
-                cov = np.atleast_2d(np.cov(log_rms, rowvar=False))
-                cov += 1e-4 * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
-                self.fast_log_mu[c] = torch.as_tensor(log_rms.mean(0))
-                self.fast_log_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
 
-    def fit_slow_components(self, x: np.ndarray, labels: np.ndarray, ridge: float = 1e-4) -> None:
-        """Per class, the mean and covariance (its Cholesky factor, + ridge x the mean variance on the diagonal) of
-        the train windows' slow coefficients (`slow_split`, flattened channel-major), in the units the diffusion
-        runs in (after the class standardisation)."""
-        z = self.to_model(torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(labels, dtype=torch.long))
-        coef = slow_split(z.double(), self.cfg.slow_apart)[0].flatten(1).numpy()  # (N, C * k)
-        for c in range(self.n_classes):
-            cc = coef[labels == c]
-            if len(cc) < 2:
-                raise ValueError(f"class {c} has {len(cc)} training windows; slow_apart needs >= 2 per class")
-            cov = np.atleast_2d(np.cov(cc, rowvar=False))
-            cov += ridge * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
-            self.slow_mu[c] = torch.as_tensor(cc.mean(0))
-            self.slow_chol[c] = torch.as_tensor(np.linalg.cholesky(cov))
+    def fit_slow_components(self, x: np.ndarray, labels: np.ndarray) -> None:
+        """Per class, the mean and covariance (`_gaussian`) of the train windows' slow coefficients (`slow_split`,
+        flattened channel-major), in the units the diffusion runs in (after the class standardisation)."""
+        coef = slow_split(self._model_units(x, labels), self.cfg.slow_apart)[0].flatten(1).numpy()  # (N, C * k)
+        for c, cc in self._per_class(coef, labels, "slow_apart"):
+            self.slow_mu[c], self.slow_chol[c] = _gaussian(cc)
 
     def _class_affine(self, labels: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (len(labels), -1, *([1] * (ndim - 2)))
